@@ -1,0 +1,1 @@
+"""leaseq benchmarks: peers and leaseq side by side, printed as tables of ratios."""

@@ -1,0 +1,1 @@
+"""The pure core of leaseq: model, rules, clock. No I/O, no threads, no asyncio."""

@@ -1,0 +1,56 @@
+"""Unguessable lease tokens and unique message ids, cheaply.
+
+Tokens come from ``os.urandom`` read in blocks (a claim must not pay a
+system call); the block is discarded in a forked child so parent and child
+never hand out the same token.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+
+__all__ = ["new_id", "new_token", "process_prefix"]
+
+_BLOCK = 4096
+_lock = threading.Lock()
+_buf = ""
+_pos = 0
+
+
+def new_token() -> str:
+    """A fresh 64-bit random token as 16 hex characters. Thread-safe."""
+    global _buf, _pos
+    with _lock:
+        pos = _pos
+        if pos >= len(_buf):
+            _buf = os.urandom(_BLOCK).hex()
+            pos = 0
+        _pos = pos + 16
+        return _buf[pos : pos + 16]
+
+
+def _process_prefix() -> str:
+    # Time + pid + randomness: unique across processes and hosts sharing a store.
+    return f"{time.time_ns() // 1_000_000:011x}{os.urandom(5).hex()}"
+
+
+process_prefix = _process_prefix()
+_counter = itertools.count(1)
+
+
+def new_id() -> str:
+    """A message id unique across processes and hosts: ``<prefix>-<n>`` (hex)."""
+    return f"{process_prefix}-{next(_counter):x}"
+
+
+def _after_fork() -> None:
+    global _buf, _pos, process_prefix, _counter
+    _buf, _pos = "", 0
+    process_prefix = _process_prefix()
+    _counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_after_fork)

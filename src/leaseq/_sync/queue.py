@@ -1,0 +1,527 @@
+"""``Queue``: the sync, thread-safe face. GENERATED from ``leaseq/_async/queue.py``
+by ``scripts/unasync.py`` — do not edit; edit the async source and run
+``make generate``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from leaseq import _face
+from leaseq._core import rules
+from leaseq._core.model import Lease, Message, QueueStats, State
+from leaseq._waiting import ThreadWaiter
+from leaseq.errors import Closed, Empty, Full, LeaseLost, MessageNotFound
+from leaseq.stores.base import PutRequest, Store
+
+__all__ = ["LeaseContext", "Queue"]
+
+T = TypeVar("T")
+_INF = float("inf")
+_monotonic = time.monotonic
+_MIN_SLEEP = 0.001  # a due moment already passed: recheck soon, never spin
+
+
+class Queue:
+    """A keyed, leased queue (sync face, thread-safe). See DESIGN §4 for every guarantee.
+
+    ``store`` is a URL (``memory://``, ``sqlite:///jobs.db``, ...) or a store
+    object. Blocking calls take ``timeout=`` as a total deadline in real
+    seconds and raise ``leaseq.Empty`` when it passes; message times (delays,
+    leases) follow ``clock``.
+    """
+
+    def __init__(
+        self,
+        store: str | Store = "memory://",
+        *,
+        name: str = "default",
+        lease_timeout: float = 30.0,
+        max_attempts: int | None = None,
+        maxsize: int = 0,
+        overflow: str = "block",
+        serializer: Any = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._settings = s = _face.settings(
+            name=name,
+            lease_timeout=lease_timeout,
+            max_attempts=max_attempts,
+            maxsize=maxsize,
+            overflow=overflow,
+            clock=clock,
+        )
+        self._store, self._owns_store = _face.open_for_queue(store, serializer)
+        self._inline = bool(self._store.inline)
+        self._aio: Any = self._async_store(self._store)
+        self._notifier = self._store.notifier
+        self._name = s.name
+        self._clock = s.clock
+        # Server-clock stores decide time themselves unless a clock was passed.
+        self._explicit_clock = clock is not None or not self._store.server_clock
+        self._lease_timeout = s.lease_timeout
+        self._max_attempts = s.max_attempts
+        self._maxsize = s.maxsize
+        self._closed = False
+        if s.fake_clock:
+            s.clock.subscribe(self._clock_moved)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _async_store(store: Store) -> Any:
+        return _face.SyncStore(store)
+
+    # -- properties ----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The queue's name within its store."""
+        return self._name
+
+    @property
+    def store(self) -> Store:
+        """The store object this queue uses."""
+        return self._store
+
+    @property
+    def maxsize(self) -> int:
+        """The live-message bound (0: unbounded)."""
+        return self._maxsize
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` ran."""
+        return self._closed
+
+    def _now(self) -> float | None:
+        if self._closed:
+            raise Closed(f"queue {self._name!r} is closed")
+        return self._clock() if self._explicit_clock else None
+
+    def _clock_moved(self) -> None:
+        self._notifier.clock_moved(self._clock())
+
+    # -- put -----------------------------------------------------------------------
+    def put(
+        self,
+        value: Any,
+        *,
+        key: str | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+        at: float | None = None,
+        if_ready: str = "update",
+        if_in_flight: str = "update",
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> Message:
+        """Store one message and return it; atomic. With a key, at most one live
+        message per key: ``if_ready``/``if_in_flight`` say what a second put does.
+
+        Raises ``KeyExists``/``KeyInFlight`` (policy ``reject``), ``Full`` when
+        ``maxsize`` is reached and ``overflow="reject"`` or ``block=False`` or the
+        ``timeout`` passes, ``ValueError``/``TypeError`` for bad arguments.
+        """
+        req = _face.put_request(
+            value, key, priority, delay, at, if_ready, if_in_flight, self._max_attempts
+        )
+        now = self._now()
+        try:
+            if self._inline:
+                return self._store.put(self._name, req, now=now, maxsize=self._maxsize)
+            msg: Message = self._aio.put(self._name, req, now=now, maxsize=self._maxsize)
+            return msg
+        except Full:
+            if not block or self._settings.overflow == "reject":
+                raise
+        return self._wait_put(req, timeout)
+
+    def _wait_put(self, req: PutRequest, timeout: float | None) -> Message:
+        def attempt() -> Message | None:
+            try:
+                msg: Message = self._aio.put(
+                    self._name, req, now=self._now(), maxsize=self._maxsize
+                )
+                return msg
+            except Full:
+                return None
+
+        try:
+            return self._wait("put", None, attempt, _face.check_timeout(timeout))
+        except Empty:
+            raise Full(
+                f"queue {self._name!r} stayed full ({self._maxsize} live messages) "
+                f"for {timeout}s; ack or purge messages, or raise maxsize"
+            ) from None
+
+    def put_many(self, values: Any) -> list[Message]:
+        """Store several messages in one atomic step: all or none.
+
+        Each element is a value or a ``(value, options)`` pair with put's
+        keyword options. Raises ``Full`` (never blocks) when they do not fit.
+        """
+        reqs = [_face.put_item(item, self._max_attempts) for item in values]
+        if not reqs:
+            return []
+        out: list[Message] = self._aio.put_many(
+            self._name, reqs, now=self._now(), maxsize=self._maxsize
+        )
+        return out
+
+    # -- claims --------------------------------------------------------------------
+    def get(
+        self,
+        *,
+        block: bool = True,
+        timeout: float | None = None,
+        lease_timeout: float | None = None,
+        owner: str | None = None,
+    ) -> Lease:
+        """Lease the next message in delivery order; wait up to ``timeout`` (total)
+        when none is claimable. Raises ``Empty``."""
+        lt = (
+            self._lease_timeout
+            if lease_timeout is None
+            else _face.check_lease_timeout(lease_timeout, self._lease_timeout)
+        )
+        now = self._now()
+        if self._inline:
+            got = self._store.claim(self._name, now=now, lease_timeout=lt, owner=owner)
+        else:
+            got = self._aio.claim(self._name, now=now, lease_timeout=lt, owner=owner)
+        if got:
+            return got[0]
+        if not block:
+            raise Empty(f"queue {self._name!r}: nothing to claim")
+        leases = self._wait_claim(1, lt, owner, timeout)
+        return leases[0]
+
+    def get_many(
+        self,
+        n: int,
+        *,
+        block: bool = True,
+        timeout: float | None = None,
+        lease_timeout: float | None = None,
+        owner: str | None = None,
+    ) -> list[Lease]:
+        """Lease up to ``n`` messages in one step; when blocking, wait for at least one.
+        Non-blocking with nothing claimable returns ``[]``."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        lt = _face.check_lease_timeout(lease_timeout, self._lease_timeout)
+        got: list[Lease] = self._aio.claim(
+            self._name, now=self._now(), lease_timeout=lt, owner=owner, limit=n
+        )
+        if got or not block:
+            return got
+        return self._wait_claim(n, lt, owner, timeout)
+
+    def _wait_claim(
+        self, n: int, lt: float, owner: str | None, timeout: float | None
+    ) -> list[Lease]:
+        def attempt() -> list[Lease] | None:
+            got: list[Lease] = self._aio.claim(
+                self._name, now=self._now(), lease_timeout=lt, owner=owner, limit=n
+            )
+            return got or None
+
+        try:
+            return self._wait("get", None, attempt, _face.check_timeout(timeout))
+        except Empty:
+            raise Empty(f"queue {self._name!r}: nothing to claim within {timeout}s") from None
+
+    def take(
+        self,
+        key: str,
+        *,
+        block: bool = True,
+        timeout: float | None = None,
+        lease_timeout: float | None = None,
+        owner: str | None = None,
+    ) -> Lease:
+        """Lease the message of one key; wait (up to ``timeout``, total) while the key
+        is absent, delayed or leased. Raises ``Empty``."""
+        if type(key) is not str:
+            raise TypeError(f"key must be a str, not {type(key).__name__}")
+        lt = _face.check_lease_timeout(lease_timeout, self._lease_timeout)
+
+        def attempt() -> Lease | None:
+            lease: Lease | None = self._aio.claim_key(
+                self._name, key, now=self._now(), lease_timeout=lt, owner=owner
+            )
+            return lease
+
+        got = attempt()
+        if got is not None:
+            return got
+        if not block:
+            raise Empty(f"queue {self._name!r}: key {key!r} is not claimable")
+        try:
+            return self._wait("take", key, attempt, _face.check_timeout(timeout))
+        except Empty:
+            raise Empty(
+                f"queue {self._name!r}: key {key!r} was not claimable within {timeout}s"
+            ) from None
+
+    # -- waiting -------------------------------------------------------------------
+    def _wait(
+        self,
+        kind: str,
+        key: str | None,
+        attempt: Callable[[], Any],
+        timeout: float | None,
+    ) -> Any:
+        """Retry ``attempt`` until it returns non-None or the total deadline passes.
+
+        The waiter joins its channel *before* each recheck, so no wake-up is lost;
+        heads (and take-waiters) also sleep no longer than the next due moment.
+        """
+        deadline = None if timeout is None else _monotonic() + timeout
+        notifier = self._notifier
+        waiter = ThreadWaiter()
+        head = notifier.join(kind, self._name, key, waiter)
+        satisfied = False
+        try:
+            while True:
+                result = attempt()
+                if result is not None:
+                    satisfied = True
+                    return result
+                remaining = None if deadline is None else deadline - _monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise Empty(f"queue {self._name!r}: deadline passed")
+                sleep = self._plan_sleep(waiter, kind, key, head, remaining)
+                waiter.wait(sleep)
+                head = notifier.rearm(waiter, _INF)
+        finally:
+            notifier.leave(waiter, satisfied=satisfied)
+
+    def _plan_sleep(
+        self,
+        waiter: ThreadWaiter,
+        kind: str,
+        key: str | None,
+        head: bool,
+        remaining: float | None,
+    ) -> float | None:
+        """How long to sleep: until the deadline, or the next due moment if we watch it."""
+        if not (head or kind == "take"):
+            return remaining
+        due: float | None = self._aio.next_due(
+            self._name, now=self._now(), key=key if kind == "take" else None
+        )
+        if due is None:
+            return remaining
+        waiter.wake_at = due
+        if self._settings.fake_clock:
+            return remaining  # the clock tells us when it moves
+        now = self._clock()
+        until_due = max(due - now, _MIN_SLEEP)
+        return until_due if remaining is None else min(until_due, remaining)
+
+    # -- lease operations ----------------------------------------------------------
+    def ack(self, lease: Lease) -> None:
+        """Finish the leased message: it is deleted (a buffered follow-up becomes READY).
+        Raises ``LeaseLost`` when the token no longer holds it."""
+        _check_lease(lease)
+        now = self._now()
+        if self._inline:
+            self._store.ack(self._name, lease, now=now)
+        else:
+            self._aio.ack(self._name, lease, now=now)
+
+    def release(
+        self,
+        lease: Lease,
+        *,
+        delay: float = 0.0,
+        front: bool = False,
+        error: BaseException | str | None = None,
+    ) -> Message:
+        """Hand the message back: at the head (``front``) or the back of its priority,
+        after ``delay``; DEAD (``max_attempts``) if it used its last attempt.
+        Raises ``LeaseLost``."""
+        _check_lease(lease)
+        delay = rules.check_seconds("delay", delay) if delay else 0.0
+        msg: Message = self._aio.release(
+            self._name,
+            lease,
+            now=self._now(),
+            delay=delay,
+            front=bool(front),
+            error=_error_text(error),
+        )
+        return msg
+
+    def extend(self, lease: Lease, seconds: float | None = None) -> Lease:
+        """Keep holding: the lease now expires ``seconds`` (default: the queue's
+        lease_timeout) from now. Returns the new Lease (same token). Raises ``LeaseLost``."""
+        _check_lease(lease)
+        secs = _face.check_lease_timeout(seconds, self._lease_timeout)
+        new: Lease = self._aio.renew(self._name, lease, now=self._now(), seconds=secs)
+        return new
+
+    def dead_letter(self, lease: Lease, *, error: BaseException | str | None = None) -> Message:
+        """Move the leased message to the dead letters with ``error`` as its reason.
+        Raises ``LeaseLost``."""
+        _check_lease(lease)
+        msg: Message = self._aio.dead_letter(
+            self._name, lease, now=self._now(), error=_error_text(error)
+        )
+        return msg
+
+    def lease(
+        self, *, timeout: float | None = None, lease_timeout: float | None = None
+    ) -> LeaseContext:
+        """``with q.lease() as job``: get a lease; ack it when the block
+        succeeds, release it (recording the error) when the block raises."""
+        return LeaseContext(self, timeout, lease_timeout)
+
+    # -- reads (never change anything, take no lease) ------------------------------
+    def peek(self, key: str) -> Message | None:
+        """The key's live message (READY or LEASED), or None."""
+        msg: Message | None = self._aio.peek_key(self._name, key, now=self._now())
+        return msg
+
+    def contains(self, key: str) -> bool:
+        """Whether the key has a live message."""
+        return self.peek(key) is not None
+
+    def __contains__(self, key: object) -> bool:
+        """``key in q``: whether the key has a live message."""
+        return isinstance(key, str) and self.contains(key)
+
+    def inspect(self, message_id: str) -> Message:
+        """One message by id (live or dead). Raises ``MessageNotFound``."""
+        msg: Message | None = self._aio.get_message(self._name, message_id, now=self._now())
+        if msg is None:
+            raise MessageNotFound(self._name, message_id)
+        return msg
+
+    def keys(self, state: State | str = State.READY) -> list[str]:
+        """Keys of the messages in ``state`` (READY includes delayed ones)."""
+        st = State(state)
+        out: list[str] = self._aio.keys(self._name, st, now=self._now())
+        return out
+
+    def qsize(self) -> int:
+        """How many messages are claimable now (ready and due)."""
+        n: int = self._aio.count_ready(self._name, now=self._now())
+        return n
+
+    def empty(self) -> bool:
+        """True when no message is claimable now."""
+        return self.qsize() == 0
+
+    def full(self) -> bool:
+        """True when ``maxsize`` live messages are held (never with maxsize=0)."""
+        if not self._maxsize:
+            return False
+        n: int = self._aio.count_live(self._name, now=self._now())
+        return n >= self._maxsize
+
+    def stats(self) -> QueueStats:
+        """Counts and ages now (see ``QueueStats``)."""
+        st: QueueStats = self._aio.stats(self._name, now=self._now())
+        return st
+
+    # -- dead letters and maintenance ------------------------------------------------
+    def dead_letters(self, *, limit: int | None = None) -> list[Message]:
+        """Dead letters, oldest death first."""
+        out: list[Message] = self._aio.dead_letters(self._name, now=self._now(), limit=limit)
+        return out
+
+    def requeue_dead(
+        self, message: Message | str, *, delay: float = 0.0, reset_attempts: bool = True
+    ) -> Message:
+        """Put a dead letter back in line (attempts reset unless asked otherwise).
+        Raises ``MessageNotFound`` when it is not a dead letter."""
+        mid = message.id if isinstance(message, Message) else message
+        delay = rules.check_seconds("delay", delay) if delay else 0.0
+        msg: Message = self._aio.requeue_dead(
+            self._name, mid, now=self._now(), delay=delay, reset_attempts=reset_attempts
+        )
+        return msg
+
+    def prune_dead(self, *, older_than: float) -> int:
+        """Delete dead letters that died ``older_than`` seconds ago or more; return how many."""
+        secs = rules.check_seconds("older_than", older_than)
+        now = self._now()
+        before = (self._clock() if now is None else now) - secs
+        n: int = self._aio.prune_dead(self._name, before=before)
+        return n
+
+    def purge(self) -> int:
+        """Delete every message of this queue (live and dead); return how many.
+        Holders of leases get ``LeaseLost`` when they ack."""
+        self._now()
+        n: int = self._aio.purge(self._name)
+        return n
+
+    # -- lifecycle -----------------------------------------------------------------
+    def close(self) -> None:
+        """Stop using the queue; later calls raise ``Closed``. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._settings.fake_clock:
+            self._clock.unsubscribe(self._clock_moved)  # type: ignore[attr-defined]
+        self._aio.shutdown()
+        if self._owns_store:
+            self._store.close()
+
+    def __enter__(self) -> Queue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._store.url!r}, name={self._name!r})"
+
+
+class LeaseContext:
+    """The context manager ``Queue.lease()`` returns."""
+
+    def __init__(self, queue: Queue, timeout: float | None, lease_timeout: float | None) -> None:
+        self._queue = queue
+        self._timeout = timeout
+        self._lease_timeout = lease_timeout
+        self.lease: Lease | None = None
+
+    def __enter__(self) -> Lease:
+        self.lease = self._queue.get(timeout=self._timeout, lease_timeout=self._lease_timeout)
+        return self.lease
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        lease = self.lease
+        assert lease is not None
+        if exc is None:
+            self._queue.ack(lease)
+            return
+        try:
+            self._queue.release(lease, error=exc)
+        except LeaseLost:
+            pass  # the body's own exception is what the caller needs to see
+
+
+def _check_lease(lease: object) -> None:
+    if not isinstance(lease, Lease):
+        raise TypeError(f"expected a Lease from get()/take(), not {type(lease).__name__}")
+
+
+def _error_text(error: BaseException | str | None) -> str | None:
+    if error is None or isinstance(error, str):
+        return error
+    return f"{type(error).__name__}: {error}"

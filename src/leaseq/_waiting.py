@@ -1,0 +1,286 @@
+"""Waiting, layered on top of stores whose primitives never wait.
+
+A store owns one ``Notifier``. Faces register *waiters* in channels:
+
+* ``get``  channel per queue: a put wakes **one** get-waiter (the most recent:
+  a warm thread/task), never all of them;
+* ``take`` channel per (queue, key): only waiters of that key are woken;
+* ``put``  channel per queue: an ack/dead-letter wakes one blocked producer.
+
+Time: the oldest waiter of a get/put channel (its *head*) also sleeps no
+longer than the store's next due moment (a delayed message falling due, a
+lease expiring), and every take-waiter watches its own key's next due
+moment. So an idle queue has no polling loop and no herd: one waiter per
+channel wakes at a due time, and passes the duty on when it leaves. With a
+clock that tells when it moves (``FakeClock``), waiters recheck on every move.
+
+Nothing here decides queue semantics; a wake-up only means "try again".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["AsyncWaiter", "Notifier", "ThreadWaiter", "Waiter"]
+
+_INF = float("inf")
+
+
+class Waiter:
+    """One blocked call. ``signal()`` may come from any thread, any number of times."""
+
+    __slots__ = ("channel", "popped", "signaled", "slot", "wake_at")
+
+    def __init__(self) -> None:
+        self.signaled = False
+        self.popped = False  # removed from its channel by a ready/space event
+        self.wake_at = _INF  # clock time at which this waiter rechecks by itself
+        self.channel: OrderedDict[Waiter, None] | None = None
+        self.slot: tuple[str, str, str | None] = ("get", "", None)
+
+    def signal(self) -> None:  # called with the notifier lock held
+        raise NotImplementedError
+
+
+class ThreadWaiter(Waiter):
+    """A waiter for a blocked thread: a binary semaphore made from a lock."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def signal(self) -> None:
+        if not self.signaled:
+            self.signaled = True
+            self._lock.release()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block until signalled or ``timeout`` real seconds pass; True when signalled."""
+        return self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+
+
+class AsyncWaiter(Waiter):
+    """A waiter for a blocked asyncio task; safe to signal from other threads."""
+
+    __slots__ = ("_fut", "_loop", "_thread")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._fut: asyncio.Future[None] | None = None
+
+    def signal(self) -> None:
+        if self.signaled:
+            return
+        self.signaled = True
+        fut = self._fut
+        if fut is None:
+            return
+        if threading.get_ident() == self._thread:
+            if not fut.done():
+                fut.set_result(None)
+        else:
+            self._loop.call_soon_threadsafe(_resolve, fut)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until signalled or ``timeout`` real seconds pass; True when signalled."""
+        if self.signaled:
+            return True
+        fut = self._loop.create_future()
+        self._fut = fut
+        if self.signaled:  # signalled between the check and the future's creation
+            return True
+        try:
+            if timeout is None:
+                await fut
+            else:
+                await asyncio.wait_for(asyncio.shield(fut), max(timeout, 0.0))
+        except TimeoutError:
+            return self.signaled
+        finally:
+            self._fut = None
+        return True
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+Channel = OrderedDict[Waiter, None]
+
+
+class Notifier:
+    """In-process wake-ups for one store. Thread-safe; stores call it outside their locks.
+
+    ``waiting`` counts registered waiters, so a store skips every call when it is 0.
+    ``watch(active)`` (optional) is told when the first waiter arrives (True) and the
+    last one leaves (False): cross-process stores run their change watcher only then.
+    """
+
+    def __init__(self, watch: Callable[[bool], None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self.waiting = 0
+        self._watch = watch
+        self._get: dict[str, Channel] = {}
+        self._put: dict[str, Channel] = {}
+        self._take: dict[tuple[str, str], Channel] = {}
+
+    # -- registration (faces) ------------------------------------------------------
+    def _channel(self, kind: str, queue: str, key: str | None) -> Channel:
+        if kind == "take":
+            assert key is not None
+            table: dict[Any, Channel] = self._take
+            name: Any = (queue, key)
+        else:
+            table = self._get if kind == "get" else self._put
+            name = queue
+        ch = table.get(name)
+        if ch is None:
+            ch = table[name] = OrderedDict()
+        return ch
+
+    def join(self, kind: str, queue: str, key: str | None, waiter: Waiter) -> bool:
+        """Add ``waiter`` to its channel (again, after it was popped); True if it is the head."""
+        first = False
+        with self._lock:
+            ch = self._channel(kind, queue, key)
+            if waiter.channel is None:
+                self.waiting += 1
+                first = self.waiting == 1
+            waiter.channel = ch
+            waiter.slot = (kind, queue, key)
+            waiter.popped = False
+            ch[waiter] = None
+            head = next(iter(ch)) is waiter
+        if first and self._watch is not None:
+            self._watch(True)
+        return head
+
+    def rearm(self, waiter: Waiter, wake_at: float) -> bool:
+        """Reset the signal before rechecking; return whether the waiter is still its
+        channel's head (heads watch the due time). Re-joins a popped waiter."""
+        with self._lock:
+            waiter.signaled = False
+            waiter.wake_at = wake_at
+            if waiter.channel is None:
+                return False
+            if waiter.popped:
+                # Its channel may have been dropped while it was out: look it up again.
+                ch = waiter.channel = self._channel(*waiter.slot)
+                waiter.popped = False
+                ch[waiter] = None
+            else:
+                ch = waiter.channel
+            return next(iter(ch)) is waiter
+
+    def leave(self, waiter: Waiter, *, satisfied: bool) -> None:
+        """Remove a waiter for good. A waiter that was woken for an event it did not
+        use passes the event on; a head that leaves wakes the next head."""
+        with self._lock:
+            if waiter.channel is None:
+                return
+            kind, queue, key = waiter.slot
+            name: Any = (queue, key) if kind == "take" else queue
+            table: dict[Any, Channel] = (
+                self._take if kind == "take" else self._get if kind == "get" else self._put
+            )
+            ch = table.get(name)
+            was_head = not waiter.popped and ch is not None and next(iter(ch)) is waiter
+            if ch is not None and not waiter.popped:
+                del ch[waiter]
+            waiter.channel = None
+            self.waiting -= 1
+            last = self.waiting == 0
+            if ch:
+                if waiter.popped and not satisfied:
+                    self._pop_one(ch)
+                elif was_head:
+                    next(iter(ch)).signal()
+            elif ch is not None and kind == "take":
+                del table[name]  # one channel per key: drop it when empty
+        if last and self._watch is not None:
+            self._watch(False)
+
+    # -- events (stores) -----------------------------------------------------------
+    def ready(self, queue: str, key: str) -> None:
+        """A message of ``key`` became claimable now: wake one get- and one take-waiter."""
+        with self._lock:
+            ch = self._get.get(queue)
+            if ch:
+                self._pop_one(ch)
+            ch = self._take.get((queue, key))
+            if ch:
+                self._pop_one(ch)
+
+    def ready_many(self, queue: str, keys: list[str]) -> None:
+        """Several messages became claimable now."""
+        with self._lock:
+            ch = self._get.get(queue)
+            for key in keys:
+                if ch:
+                    self._pop_one(ch)
+                tch = self._take.get((queue, key))
+                if tch:
+                    self._pop_one(tch)
+
+    def scheduled(self, queue: str, due: float, key: str) -> None:
+        """Something of ``key`` becomes claimable at clock time ``due``: heads and
+        take-waiters that planned to sleep past it recheck now."""
+        with self._lock:
+            for ch in (self._get.get(queue), self._put.get(queue)):
+                if ch:
+                    head = next(iter(ch))
+                    if head.wake_at > due:
+                        head.signal()
+            tch = self._take.get((queue, key))
+            if tch:
+                for w in tch:
+                    if w.wake_at > due:
+                        w.signal()
+
+    def space(self, queue: str, n: int = 1) -> None:
+        """The live count went down: wake up to ``n`` blocked producers."""
+        with self._lock:
+            ch = self._put.get(queue)
+            for _ in range(n):
+                if not ch:
+                    break
+                self._pop_one(ch)
+
+    def changed(self, queue: str | None = None) -> None:
+        """Something changed that the store cannot describe (another process wrote):
+        wake one get- and one put-waiter per queue and every take-waiter to recheck."""
+        with self._lock:
+            for table in (self._get, self._put):
+                for name, ch in table.items():
+                    if ch and (queue is None or name == queue):
+                        next(reversed(ch)).signal()
+            for (name, _key), tch in self._take.items():
+                if queue is None or name == queue:
+                    for w in tch:
+                        w.signal()
+
+    def clock_moved(self, now: float) -> None:
+        """A test clock moved to ``now``: waiters whose due moment passed recheck."""
+        with self._lock:
+            for table in (self._get, self._put, self._take):
+                for ch in table.values():
+                    for w in ch:
+                        if w.wake_at <= now:
+                            w.signal()
+
+    @staticmethod
+    def _pop_one(ch: Channel) -> None:
+        # The most recent waiter: the warmest thread/task, and the head keeps its duty.
+        waiter, _ = ch.popitem(last=True)
+        waiter.popped = True
+        waiter.signal()

@@ -1,0 +1,24 @@
+"""The stores the conformance suite runs against.
+
+Each entry is a name and a factory ``(tmp_path, request) -> store URL``. A new
+store adds one entry here and nothing else: a store that needs a special case
+in a shared test is a bug in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+StoreFactory = Callable[[Path, Any], str]
+
+
+def _memory(tmp_path: Path, request: Any) -> str:
+    # A named in-process store, so that several queue objects in one test share it.
+    return f"memory://conformance-{id(tmp_path):x}"
+
+
+STORE_FACTORIES: dict[str, StoreFactory] = {
+    "memory": _memory,
+}
