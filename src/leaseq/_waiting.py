@@ -269,6 +269,19 @@ class Notifier:
                     for w in tch:
                         w.signal()
 
+    def wake_all(self, queue: str) -> None:
+        """Wake every waiter of ``queue`` (a queue object closed: its waiters must see it)."""
+        with self._lock:
+            for table in (self._get, self._put):
+                ch = table.get(queue)
+                if ch:
+                    for w in ch:
+                        w.signal()
+            for (name, _key), tch in self._take.items():
+                if name == queue:
+                    for w in tch:
+                        w.signal()
+
     def clock_moved(self, now: float) -> None:
         """A test clock moved to ``now``: waiters whose due moment passed recheck."""
         with self._lock:

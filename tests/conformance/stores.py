@@ -8,6 +8,7 @@ in a shared test is a bug in the store.
 from __future__ import annotations
 
 from collections.abc import Callable
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ StoreFactory = Callable[[Path, Any], str]
 
 
 def _memory(tmp_path: Path, request: Any) -> str:
-    # A named in-process store, so that several queue objects in one test share it.
-    return f"memory://conformance-{id(tmp_path):x}"
+    # A named in-process store, so that several queue objects in one test share it;
+    # a fresh name per test (named stores live as long as the process).
+    return f"memory://conformance-{uuid.uuid4().hex}"
 
 
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": _memory,
+    "sqlite": lambda tmp_path, request: f"sqlite:///{tmp_path}/q.db",
+    "file": lambda tmp_path, request: f"file://{tmp_path}/q",
 }

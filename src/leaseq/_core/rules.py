@@ -175,7 +175,10 @@ def check_lease(
         if state is State.LEASED and held_token is not None:
             raise LeaseLost(queue, message_id, attempt, "claimed_again")
         raise LeaseLost(queue, message_id, attempt, "released")
+    if state is State.DEAD:
+        raise LeaseLost(queue, message_id, attempt, "dead")
     if state is not State.LEASED:
-        raise LeaseLost(queue, message_id, attempt, "dead" if state is State.DEAD else "released")
+        # The token still on the message: the lease expired and nobody claimed it since.
+        raise LeaseLost(queue, message_id, attempt, "expired")
     if lease_expires_at is None or lease_expires_at <= now:
         raise LeaseLost(queue, message_id, attempt, "expired")

@@ -22,6 +22,8 @@ T = TypeVar("T")
 _INF = float("inf")
 _monotonic = time.monotonic
 _MIN_SLEEP = 0.001  # a due moment already passed: recheck soon, never spin
+_new = tuple.__new__
+_U = "update"
 
 
 class Queue:
@@ -95,8 +97,11 @@ class Queue:
 
     def _now(self) -> float | None:
         if self._closed:
-            raise Closed(f"queue {self._name!r} is closed")
+            raise self._closed_error()
         return self._clock() if self._explicit_clock else None
+
+    def _closed_error(self) -> Closed:
+        return Closed(f"queue {self._name!r} is closed; open a new queue to go on")
 
     def _clock_moved(self) -> None:
         self._notifier.clock_moved(self._clock())
@@ -122,10 +127,25 @@ class Queue:
         ``maxsize`` is reached and ``overflow="reject"`` or ``block=False`` or the
         ``timeout`` passes, ``ValueError``/``TypeError`` for bad arguments.
         """
-        req = _face.put_request(
-            value, key, priority, delay, at, if_ready, if_in_flight, self._max_attempts
-        )
-        now = self._now()
+        if (
+            (key is None or type(key) is str)
+            and type(priority) is int
+            and -1000 <= priority <= 1000
+            and not delay
+            and at is None
+            and if_ready == "update"
+            and if_in_flight == "update"
+        ):  # the common case skips the full validation
+            req = _new(PutRequest, (value, key, priority, 0.0, None, _U, _U, self._max_attempts))
+        else:
+            req = _face.put_request(
+                value, key, priority, delay, at, if_ready, if_in_flight, self._max_attempts
+            )
+        if timeout is not None:
+            _face.check_timeout(timeout)
+        if self._closed:
+            raise self._closed_error()
+        now = self._clock() if self._explicit_clock else None
         try:
             if self._inline:
                 return self._store.put(self._name, req, now=now, maxsize=self._maxsize)
@@ -179,18 +199,22 @@ class Queue:
     ) -> Lease:
         """Lease the next message in delivery order; wait up to ``timeout`` (total)
         when none is claimable. Raises ``Empty``."""
-        lt = (
-            self._lease_timeout
-            if lease_timeout is None
-            else _face.check_lease_timeout(lease_timeout, self._lease_timeout)
-        )
-        now = self._now()
+        if lease_timeout is None:
+            lt = self._lease_timeout
+        else:
+            lt = _face.check_lease_timeout(lease_timeout, self._lease_timeout)
+        if timeout is not None:
+            _face.check_timeout(timeout)
+        if self._closed:
+            raise self._closed_error()
+        now = self._clock() if self._explicit_clock else None
         if self._inline:
             got = self._store.claim(self._name, now=now, lease_timeout=lt, owner=owner)
         else:
             got = self._aio.claim(self._name, now=now, lease_timeout=lt, owner=owner)
         if got:
-            return got[0]
+            lease: Lease = got[0]
+            return lease
         if not block:
             raise Empty(f"queue {self._name!r}: nothing to claim")
         leases = self._wait_claim(1, lt, owner, timeout)
@@ -210,6 +234,7 @@ class Queue:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an int >= 1, got {n!r}")
         lt = _face.check_lease_timeout(lease_timeout, self._lease_timeout)
+        timeout = _face.check_timeout(timeout)
         got: list[Lease] = self._aio.claim(
             self._name, now=self._now(), lease_timeout=lt, owner=owner, limit=n
         )
@@ -245,6 +270,7 @@ class Queue:
         if type(key) is not str:
             raise TypeError(f"key must be a str, not {type(key).__name__}")
         lt = _face.check_lease_timeout(lease_timeout, self._lease_timeout)
+        timeout = _face.check_timeout(timeout)
 
         def attempt() -> Lease | None:
             lease: Lease | None = self._aio.claim_key(
@@ -324,8 +350,11 @@ class Queue:
     def ack(self, lease: Lease) -> None:
         """Finish the leased message: it is deleted (a buffered follow-up becomes READY).
         Raises ``LeaseLost`` when the token no longer holds it."""
-        _check_lease(lease)
-        now = self._now()
+        if type(lease) is not Lease:
+            _check_lease(lease)
+        if self._closed:
+            raise self._closed_error()
+        now = self._clock() if self._explicit_clock else None
         if self._inline:
             self._store.ack(self._name, lease, now=now)
         else:
@@ -465,6 +494,8 @@ class Queue:
         if self._closed:
             return
         self._closed = True
+        # Blocked calls of this queue recheck, see it closed, and raise Closed.
+        self._notifier.wake_all(self._name)
         if self._settings.fake_clock:
             self._clock.unsubscribe(self._clock_moved)  # type: ignore[attr-defined]
         self._aio.shutdown()

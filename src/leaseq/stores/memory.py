@@ -67,8 +67,8 @@ def open_memory(parts: SplitResult, **options: Any) -> MemoryStore:
         return MemoryStore()
     with _named_lock:
         store = _named.get(name)
-        if store is None or store.closed:
-            store = _named[name] = MemoryStore(f"memory://{name}")
+        if store is None:
+            store = _named[name] = MemoryStore(f"memory://{name}", shared=True)
         return store
 
 
@@ -179,8 +179,9 @@ class MemoryStore:
     server_clock = False
     serializes = False
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(self, url: str = "memory://", *, shared: bool = False) -> None:
         self.url = url
+        self.shared = shared  # memory://NAME: lives as long as the process
         self.notifier = Notifier()
         self.closed = False
         self._lock = threading.Lock()
@@ -203,15 +204,6 @@ class MemoryStore:
     def _new_id(self) -> str:
         self._ids += 1
         return self._idp + str(self._ids)
-
-    def _new_token(self) -> str:
-        # A claim must not pay a system call: read 4 KiB of randomness at a time.
-        p = self._tpos
-        if p >= len(self._tokens):
-            self._tokens = os.urandom(4096).hex()
-            p = 0
-        self._tpos = p + 16
-        return self._tokens[p : p + 16]
 
     def _enqueue(self, q: _Queue, rec: _Rec, front: bool) -> None:
         """Make ``rec`` claimable now: at the top of the head, or the back of the line."""
@@ -272,8 +264,8 @@ class MemoryStore:
         return woken
 
     def _expire(self, q: _Queue, rec: _Rec, at: float) -> None:
+        # The token stays on the record, so its holder learns "expired", not "released".
         q.leased -= 1
-        rec.token = None
         rec.leased_by = None
         if rules.after_expiry(rec.attempts, rec.max_attempts) is _DEAD:
             self._kill(q, rec, at, "lease_expired")
@@ -307,7 +299,13 @@ class MemoryStore:
     def _lease(self, q: _Queue, rec: _Rec, now: float, timeout: float, owner: str | None) -> Lease:
         rec.state = _LEASED
         rec.attempts += 1
-        rec.token = token = self._new_token()
+        # A claim must not pay a system call: cut tokens from a block of randomness.
+        p = self._tpos
+        if p >= len(self._tokens):
+            self._tokens = os.urandom(4096).hex()
+            p = 0
+        self._tpos = p + 16
+        rec.token = token = self._tokens[p : p + 16]
         rec.leased_by = owner
         rec.leased_at = now
         rec.lease_expires_at = exp = now + timeout
@@ -322,9 +320,13 @@ class MemoryStore:
         """Fencing: the record ``lease`` holds at ``now``, or LeaseLost."""
         mid = lease.message.id
         rec = q.by_id.get(mid)
-        if rec is not None and rec.token == lease.token and rec.lease_expires_at is not None:
-            if now < rec.lease_expires_at:
-                return rec
+        if (
+            rec is not None
+            and rec.token == lease.token
+            and rec.lease_expires_at is not None
+            and now < rec.lease_expires_at
+        ):
+            return rec
         rules.check_lease(
             queue=name,
             message_id=mid,
@@ -345,11 +347,30 @@ class MemoryStore:
     # -- put -----------------------------------------------------------------------
     def put(self, queue: str, req: PutRequest, *, now: float | None, maxsize: int = 0) -> Message:
         assert now is not None
-        with self._lock:
-            q = self._q(queue)
-            woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else None
-            msg, ready_key, due = self._put(q, queue, req, now, maxsize)
         n = self.notifier
+        with self._lock:
+            q = self._queues.get(queue) or self._q(queue)
+            timers = q.timers
+            woken = self._advance(q, now) if timers and timers[0][0] <= now else None
+            key = req.key
+            if (
+                (key is None or key not in q.by_key)
+                and not req.delay
+                and req.at is None
+                and (not maxsize or len(q.by_key) < maxsize)
+            ):
+                # The common case, kept short: a new message, ready now.
+                self._ids += 1
+                mid = self._idp + str(self._ids)
+                rec = _Rec(mid, mid if key is None else key, req, now, now)
+                q.by_key[rec.key] = rec
+                q.by_id[mid] = rec
+                self._enqueue(q, rec, False)
+                msg = rec.snapshot()
+                ready_key: str | None = rec.key
+                due = None
+            else:
+                msg, ready_key, due = self._put(q, queue, req, now, maxsize)
         if n.waiting:
             if woken:
                 n.ready_many(queue, woken)
@@ -492,22 +513,24 @@ class MemoryStore:
         assert now is not None
         out: list[Lease] = []
         with self._lock:
-            q = self._q(queue)
+            q = self._queues.get(queue) or self._q(queue)
             if q.timers and q.timers[0][0] <= now:
                 self._advance(q, now)
             prios = q.prios
+            levels = q.levels
             while prios and len(out) < limit:
-                level = q.levels[-prios[0]]
+                level = levels[-prios[0]]
                 od = level.head or level.line
-                _key, rec = od.popitem(last=False)
+                rec = od.popitem(last=False)[1]
                 rec.where = None
                 q.ready -= 1
                 if not level.head and not level.line:
                     del prios[0]
                 out.append(self._lease(q, rec, now, lease_timeout, owner))
-        if out and self.notifier.waiting:
+        n = self.notifier
+        if out and n.waiting:
             for lease in out:
-                self.notifier.scheduled(queue, lease.expires_at, lease.key)
+                n.scheduled(queue, lease.expires_at, lease.key)
         return out
 
     def claim_key(
@@ -538,24 +561,43 @@ class MemoryStore:
         assert now is not None
         with self._lock:
             q = self._q(queue)
+            woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
             rec = self._held(q, queue, lease, now)
             rec.lease_expires_at = exp = now + seconds
             rec.gen += 1
             self._schedule(q, rec, exp)
-            return lease._replace(expires_at=exp, message=rec.snapshot())
+            new = lease._replace(expires_at=exp, message=rec.snapshot())
+        self._wake(queue, woken)
+        if self.notifier.waiting:  # a shortened lease: waiters may need to wake sooner
+            self.notifier.scheduled(queue, exp, lease.key)
+        return new
 
     def ack(self, queue: str, lease: Lease, *, now: float | None) -> None:
         assert now is not None
         follow_key = None
         due = None
         with self._lock:
-            q = self._q(queue)
-            rec = self._held(q, queue, lease, now)
+            q = self._queues.get(queue) or self._q(queue)
+            woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
+            rec = q.by_id.get(lease.message.id)
+            if (
+                rec is None
+                or rec.token != lease.token
+                or rec.lease_expires_at is None
+                or now >= rec.lease_expires_at
+            ):
+                rec = self._held(q, queue, lease, now)  # raises LeaseLost with the reason
+            # Forget it (it is LEASED, so in no head or line).
+            rec.gen += 1
+            rec.token = None
+            q.leased -= 1
+            del q.by_key[rec.key]
+            del q.by_id[rec.id]
             follow = rec.follow
-            self._remove_live(q, rec)
             if follow is not None:
                 req, fid = follow
                 _msg, follow_key, due = self._insert(q, req._replace(key=rec.key), now, fid)
+        self._wake(queue, woken)
         n = self.notifier
         if n.waiting:
             if follow_key is not None:
@@ -578,6 +620,7 @@ class MemoryStore:
         assert now is not None
         with self._lock:
             q = self._q(queue)
+            woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
             rec = self._held(q, queue, lease, now)
             rec.gen += 1
             q.leased -= 1
@@ -606,6 +649,7 @@ class MemoryStore:
                     self._back_in_line(q, rec, now, front=front)
                     ready_key, due = rec.key, None
                 msg = rec.snapshot()
+        self._wake(queue, woken)
         n = self.notifier
         if n.waiting:
             if ready_key is not None:
@@ -622,6 +666,7 @@ class MemoryStore:
         assert now is not None
         with self._lock:
             q = self._q(queue)
+            woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
             rec = self._held(q, queue, lease, now)
             rec.gen += 1
             q.leased -= 1
@@ -630,6 +675,7 @@ class MemoryStore:
             rec.last_error = error if error is not None else rec.last_error
             self._kill(q, rec, now, error if error is not None else "dead_lettered")
             msg = rec.snapshot()
+        self._wake(queue, woken)
         if self.notifier.waiting:
             self.notifier.space(queue)
         return msg
@@ -814,4 +860,7 @@ class MemoryStore:
             return [n for n, q in self._queues.items() if q.by_key or q.dead]
 
     def close(self) -> None:
-        self.closed = True
+        # A named store is shared by every queue of the process: closing one queue
+        # must not break the others, so only a private store closes.
+        if not self.shared:
+            self.closed = True

@@ -1,0 +1,270 @@
+"""Blocking calls: wake-ups, total deadlines, ``Empty`` (DESIGN §4).
+
+Time-based wake-ups are driven by the fake clock from another thread; only
+``timeout=`` semantics use real (short) waits.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import pytest
+
+import leaseq
+
+from .helpers import SETTLE, Background, blocked
+
+
+def test_get_without_blocking_raises_empty(make_queue):
+    q = make_queue()
+    with pytest.raises(leaseq.Empty):
+        q.get(block=False)
+    with pytest.raises(queue.Empty):  # also the stdlib exception
+        q.get(block=False)
+
+
+def test_get_with_zero_timeout_does_not_wait(make_queue):
+    q = make_queue()
+    start = time.monotonic()
+    with pytest.raises(leaseq.Empty):
+        q.get(timeout=0)
+    assert time.monotonic() - start < 0.05
+
+
+def test_get_timeout_raises_empty_after_the_deadline(make_queue):
+    q = make_queue()
+    start = time.monotonic()
+    with pytest.raises(leaseq.Empty):
+        q.get(timeout=0.1)
+    elapsed = time.monotonic() - start
+    assert 0.09 <= elapsed < 1.0
+
+
+def test_take_timeout_raises_empty_after_the_deadline(make_queue):
+    q = make_queue()
+    q.put("held", key="k")
+    q.get(block=False)
+    start = time.monotonic()
+    with pytest.raises(leaseq.Empty):
+        q.take("k", timeout=0.1)
+    assert 0.09 <= time.monotonic() - start < 1.0
+
+
+def test_take_without_blocking_on_absent_leased_or_delayed_key(make_queue):
+    q = make_queue()
+    with pytest.raises(leaseq.Empty):
+        q.take("absent", block=False)
+    q.put("x", key="held")
+    q.take("held", block=False)
+    with pytest.raises(leaseq.Empty):
+        q.take("held", block=False)
+    q.put("y", key="later", delay=5)
+    with pytest.raises(leaseq.Empty):
+        q.take("later", block=False)
+
+
+def test_take_claims_a_key_out_of_order(make_queue):
+    q = make_queue()
+    for k in "abc":
+        q.put(k, key=k)
+    lease = q.take("c", block=False)
+    assert (lease.key, lease.value, lease.attempt) == ("c", "c", 1)
+    assert [q.get(block=False).key for _ in range(2)] == ["a", "b"]
+
+
+def test_blocked_get_wakes_on_put(make_queue):
+    q = make_queue()
+    call = blocked(q.get, timeout=10)
+    q.put("x")
+    assert call.join().value == "x"
+
+
+def test_blocked_take_wakes_on_put_of_its_key(make_queue):
+    q = make_queue()
+    call = blocked(q.take, "k", timeout=10)
+    q.put("other", key="other")
+    call.assert_blocked()
+    q.put("mine", key="k")
+    assert call.join().value == "mine"
+    assert q.peek("other").state is leaseq.State.READY  # the take left other alone
+
+
+def test_blocked_take_wakes_on_release(make_queue):
+    q = make_queue()
+    q.put("x", key="k")
+    lease = q.get(block=False)
+    call = blocked(q.take, "k", timeout=10)
+    q.release(lease)
+    got = call.join()
+    assert (got.key, got.attempt) == ("k", 2)
+
+
+def test_blocked_take_wakes_on_follow_up_after_ack(make_queue):
+    q = make_queue()
+    q.put("v1", key="k")
+    lease = q.get(block=False)
+    q.put("v2", key="k", if_in_flight="buffer")
+    call = blocked(q.take, "k", timeout=10)
+    q.ack(lease)
+    assert call.join().value == "v2"
+
+
+def test_blocked_take_wakes_on_expiry_when_the_clock_advances(make_queue, clock):
+    q = make_queue(lease_timeout=10)
+    q.put("x", key="k")
+    q.get(block=False)
+    call = blocked(q.take, "k", timeout=10)
+    clock.advance(9)
+    call.assert_blocked()
+    clock.advance(1)
+    got = call.join()
+    assert (got.key, got.attempt) == ("k", 2)
+
+
+def test_blocked_take_wakes_when_a_delayed_key_falls_due(make_queue, clock):
+    q = make_queue()
+    q.put("x", key="k", delay=30)
+    call = blocked(q.take, "k", timeout=10)
+    clock.advance(30)
+    assert call.join().value == "x"
+
+
+def test_blocked_take_wakes_after_requeue_dead(make_queue):
+    q = make_queue()
+    q.put("x", key="k")
+    dead = q.dead_letter(q.get(block=False))
+    call = blocked(q.take, "k", timeout=10)
+    q.requeue_dead(dead.id)
+    assert call.join().value == "x"
+
+
+def test_blocked_get_wakes_when_a_delayed_message_falls_due(make_queue, clock):
+    q = make_queue()
+    q.put("x", delay=60)
+    call = blocked(q.get, timeout=10)
+    clock.advance(59)
+    call.assert_blocked()
+    clock.advance(1)
+    assert call.join().value == "x"
+
+
+def test_blocked_get_wakes_when_a_lease_expires(make_queue, clock):
+    q = make_queue(lease_timeout=10)
+    q.put("x")
+    q.get(block=False)
+    call = blocked(q.get, timeout=10)
+    clock.advance(10)
+    assert call.join().attempt == 2
+
+
+def test_blocked_get_wakes_when_a_delayed_release_falls_due(make_queue, clock):
+    q = make_queue()
+    q.put("x")
+    q.release(q.get(block=False), delay=20)
+    call = blocked(q.get, timeout=10)
+    clock.advance(20)
+    assert call.join().value == "x"
+
+
+def test_blocked_get_sees_a_shorter_due_time_scheduled_while_it_waits(make_queue, clock):
+    # The waiter first learns of a due time 100 s away, then of one 1 s away.
+    q = make_queue()
+    q.put("far", delay=100)
+    call = blocked(q.get, timeout=10)
+    q.put("near", delay=1)
+    time.sleep(SETTLE)
+    clock.advance(1)
+    assert call.join().value == "near"
+
+
+def test_every_blocked_get_is_served(make_queue):
+    q = make_queue()
+    calls = [Background(q.get, timeout=10) for _ in range(5)]
+    time.sleep(SETTLE)
+    for i in range(5):
+        q.put(i)
+    assert sorted(c.join().value for c in calls) == [0, 1, 2, 3, 4]
+
+
+def test_every_take_waiter_of_a_key_is_served_in_turn(make_queue):
+    q = make_queue()
+    calls = [Background(q.take, "k", timeout=10) for _ in range(3)]
+    time.sleep(SETTLE)
+    for i in range(3):
+        q.put(i, key="k")
+        # Exactly one waiter holds k; it acks so the next put makes k ready again.
+        deadline = time.monotonic() + 5
+        while not any(c.done.is_set() and c.result.value == i for c in calls):
+            assert time.monotonic() < deadline, "no take-waiter got the put"
+            time.sleep(0.005)
+        holder = next(c for c in calls if c.done.is_set() and c.result.value == i)
+        q.ack(holder.result)
+    assert sorted(c.join().value for c in calls) == [0, 1, 2]
+
+
+def _nag(stop, poke):
+    """Call ``poke(delay)`` with ever shorter (never due) delays until ``stop`` is set."""
+    delay = 10_000.0
+    while not stop.is_set():
+        delay -= 0.5
+        poke(delay)
+        time.sleep(0.001)
+
+
+def _assert_deadline_holds(call, poke):
+    # Every poke schedules something earlier than anything the waiter knew of, so
+    # the waiter is woken to recheck, and finds nothing claimable. A waiter that
+    # restarted its timeout on each wake-up would outlive its deadline.
+    stop = threading.Event()
+    helper = threading.Thread(target=_nag, args=(stop, poke), daemon=True)
+    helper.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(leaseq.Empty):
+            call(timeout=0.2)
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        helper.join()
+    assert 0.19 <= elapsed < 0.6
+
+
+def test_get_timeout_is_a_total_deadline_across_wake_ups(make_queue):
+    q = make_queue()
+    counter = iter(range(10**9))
+    _assert_deadline_holds(q.get, lambda delay: q.put(next(counter), delay=delay))
+
+
+def test_take_timeout_is_a_total_deadline_across_wake_ups(make_queue):
+    q = make_queue()
+    q.put("x", key="k", delay=20_000)
+    _assert_deadline_holds(
+        lambda timeout: q.take("k", timeout=timeout),
+        lambda delay: q.put("x", key="k", delay=delay, if_ready="replace"),
+    )
+
+
+def test_blocked_take_wakes_at_a_shortened_lease_expiry(make_queue, clock):
+    # extend() may shorten a lease; a waiter that planned for the old expiry
+    # must still wake at the new one.
+    q = make_queue(lease_timeout=1000)
+    q.put("x", key="k")
+    lease = q.get(block=False)
+    call = blocked(q.take, "k", timeout=10)
+    q.extend(lease, 1)
+    time.sleep(SETTLE)
+    clock.advance(1)
+    assert call.join().attempt == 2
+
+
+def test_blocked_get_wakes_at_a_shortened_lease_expiry(make_queue, clock):
+    q = make_queue(lease_timeout=1000)
+    q.put("x", key="k")
+    lease = q.get(block=False)
+    call = blocked(q.get, timeout=10)
+    q.extend(lease, 1)
+    time.sleep(SETTLE)
+    clock.advance(1)
+    assert call.join().attempt == 2
