@@ -32,6 +32,8 @@ SUBS = [
         "_face.SyncStore(store)",
     ),
     (r"\(async face\)", "(sync face, thread-safe)"),
+    (r"Callable\[\[\], Awaitable\[(.*?)\]\]", r"Callable[[], \1]"),
+    (r"from collections\.abc import Awaitable, Callable", "from collections.abc import Callable"),
 ]
 HEADER = (
     '"""``Queue``: the sync, thread-safe face. GENERATED from ``leaseq/_async/{src}``\n'

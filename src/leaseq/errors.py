@@ -37,7 +37,7 @@ class StoreError(LeaseqError):
 
 
 class StoreUnavailable(StoreError):
-    """The engine cannot be reached: connection refused, timeout, or locked past the retry budget."""
+    """The engine cannot be reached: refused, timed out, or locked past the retry budget."""
 
 
 class SchemaMismatch(StoreError):

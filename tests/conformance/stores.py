@@ -7,8 +7,8 @@ in a shared test is a bug in the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

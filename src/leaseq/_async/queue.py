@@ -9,8 +9,9 @@ only adds waiting (total deadlines, wake-ups) and the lease context manager.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -300,9 +301,9 @@ class AsyncQueue:
         self,
         kind: str,
         key: str | None,
-        attempt: Callable[[], Any],
+        attempt: Callable[[], Awaitable[T | None]],
         timeout: float | None,
-    ) -> Any:
+    ) -> T:
         """Retry ``attempt`` until it returns non-None or the total deadline passes.
 
         The waiter joins its channel *before* each recheck, so no wake-up is lost;
@@ -552,10 +553,9 @@ class AsyncLeaseContext:
         if exc is None:
             await self._queue.ack(lease)
             return
-        try:
+        # If the lease is already lost, the body's own exception is what matters.
+        with contextlib.suppress(LeaseLost):
             await self._queue.release(lease, error=exc)
-        except LeaseLost:
-            pass  # the body's own exception is what the caller needs to see
 
 
 def _check_lease(lease: object) -> None:

@@ -18,15 +18,12 @@ __all__ = ["HISTORY_LIMIT", "Event", "Lease", "Message", "QueueStats", "State"]
 HISTORY_LIMIT = 16
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     """Where a message is. Delayed messages are READY with a future ``available_at``."""
 
     READY = "ready"
     LEASED = "leased"
     DEAD = "dead"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Event(NamedTuple):

@@ -59,9 +59,8 @@ class PutAction(enum.Enum):
 
 def check_priority(priority: object) -> int:
     """Return ``priority`` if it is an int in [-1000, 1000]; raise otherwise."""
-    if type(priority) is not int:
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError(f"priority must be an int, not {type(priority).__name__}")
+    if type(priority) is not int and (isinstance(priority, bool) or not isinstance(priority, int)):
+        raise TypeError(f"priority must be an int, not {type(priority).__name__}")
     if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         raise ValueError(f"priority {priority} is outside [{MIN_PRIORITY}, {MAX_PRIORITY}]")
     return priority

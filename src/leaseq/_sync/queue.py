@@ -4,6 +4,7 @@ by ``scripts/unasync.py`` — do not edit; edit the async source and run
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -295,9 +296,9 @@ class Queue:
         self,
         kind: str,
         key: str | None,
-        attempt: Callable[[], Any],
+        attempt: Callable[[], T | None],
         timeout: float | None,
-    ) -> Any:
+    ) -> T:
         """Retry ``attempt`` until it returns non-None or the total deadline passes.
 
         The waiter joins its channel *before* each recheck, so no wake-up is lost;
@@ -541,10 +542,9 @@ class LeaseContext:
         if exc is None:
             self._queue.ack(lease)
             return
-        try:
+        # If the lease is already lost, the body's own exception is what matters.
+        with contextlib.suppress(LeaseLost):
             self._queue.release(lease, error=exc)
-        except LeaseLost:
-            pass  # the body's own exception is what the caller needs to see
 
 
 def _check_lease(lease: object) -> None:

@@ -20,7 +20,6 @@ gets a code for as long as it is in the queue).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -213,7 +212,7 @@ class LeasedKeyQueue(Generic[K, V]):
             lease: leaseq.Lease = await call
             return lease
         except leaseq.Empty:
-            raise asyncio.TimeoutError() from None
+            raise TimeoutError() from None
         except leaseq.Closed:
             raise QueueClosedError("the queue was closed while waiting") from None
 
