@@ -101,3 +101,34 @@ def snapshot(q: Any, keys: list[str]) -> tuple[Any, ...]:
         [k in q for k in keys],
         q.dead_letters(),
     )
+
+
+class CountingStore:
+    """Wraps a store object and counts calls of some primitives (to observe wake-ups).
+
+    A queue built on it shares the wrapped store's data and notifier, so a put
+    through any other queue of the store wakes its waiters.
+    """
+
+    COUNTED = frozenset({"claim", "claim_key", "put"})
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.calls: dict[str, int] = dict.fromkeys(self.COUNTED, 0)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in self.COUNTED:
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls = dict.fromkeys(self.COUNTED, 0)

@@ -290,3 +290,34 @@ async def test_waiting_never_blocks_the_event_loop(make_async_queue, clock):
     await q.ack(lease)
     assert len(gaps) > 20
     assert max(gaps) < 0.1
+
+
+async def test_a_burst_of_puts_serves_every_blocked_task(make_async_queue):
+    consumer = make_async_queue()
+    producer = make_async_queue()  # a second queue object: its own store thread if any
+    tasks = [asyncio.create_task(consumer.get(timeout=10)) for _ in range(30)]
+    await asyncio.sleep(0.1)
+    for i in range(30):
+        await producer.put(i)
+    done, pending = await asyncio.wait(tasks, timeout=2)
+    for task in pending:
+        task.cancel()
+    assert (len(pending), await producer.qsize()) == (0, 0)
+    assert sorted(t.result().value for t in done) == list(range(30))
+
+
+async def test_one_put_many_from_another_queue_object_serves_every_blocked_task(
+    make_async_queue,
+):
+    # One transaction makes 30 messages claimable; for a durable store the
+    # consumer hears of it only as "the store changed": all 30 must still wake.
+    consumer = make_async_queue()
+    producer = make_async_queue()
+    tasks = [asyncio.create_task(consumer.get(timeout=10)) for _ in range(30)]
+    await asyncio.sleep(0.1)
+    await producer.put_many(list(range(30)))
+    done, pending = await asyncio.wait(tasks, timeout=2)
+    for task in pending:
+        task.cancel()
+    assert (len(pending), await producer.qsize()) == (0, 0)
+    assert sorted(t.result().value for t in done) == list(range(30))

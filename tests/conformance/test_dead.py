@@ -49,6 +49,16 @@ def test_requeue_dead_puts_it_back_with_attempts_reset(make_queue):
     assert (lease.id, lease.value, lease.attempt) == (dead.id, "x", 1)
 
 
+def test_requeue_dead_can_keep_the_attempts(make_queue):
+    q = make_queue()
+    q.put("x", key="k")
+    q.release(q.get(block=False))
+    dead = q.dead_letter(q.get(block=False))
+    assert dead.attempts == 2
+    assert q.requeue_dead(dead.id, reset_attempts=False).attempts == 2
+    assert q.get(block=False).attempt == 3
+
+
 def test_requeue_dead_accepts_the_message(make_queue):
     q = make_queue()
     dead = _kill(q, "x", "k")
@@ -129,6 +139,14 @@ def test_prune_dead_removes_only_old_enough_letters(make_queue, clock):
     assert q.prune_dead(older_than=0) == 1
     assert q.dead_letters() == []
     assert q.stats().total == 0
+
+
+def test_prune_dead_includes_letters_exactly_old_enough(make_queue, clock):
+    q = make_queue()
+    _kill(q, "x", "x")
+    clock.advance(10)
+    assert q.prune_dead(older_than=10.5) == 0
+    assert q.prune_dead(older_than=10) == 1
 
 
 def test_prune_dead_leaves_live_messages(make_queue, clock):

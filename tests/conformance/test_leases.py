@@ -156,6 +156,7 @@ def test_extend_sets_expiry_to_now_plus_seconds_same_token(make_queue, clock):
     assert renewed.token == lease.token
     assert renewed.expires_at == clock() + 10
     assert (renewed.key, renewed.attempt, renewed.id) == ("k", 1, lease.id)
+    assert renewed.message.lease_expires_at == renewed.expires_at
     assert q.peek("k").lease_expires_at == clock() + 10
 
 
@@ -295,3 +296,16 @@ def test_owner_is_recorded_and_cleared(make_queue):
     assert q.peek("k").leased_by == "host-1:42"
     q.release(lease)
     assert q.peek("k").leased_by is None
+
+
+def test_a_lease_holds_only_in_its_own_queue(make_queue):
+    jobs = make_queue(name="jobs")
+    other = make_queue(name="other")
+    jobs.put("x", key="k")
+    other.put("y", key="k")
+    lease = jobs.get(block=False)
+    with pytest.raises(leaseq.LeaseLost):
+        other.ack(lease)
+    assert jobs.peek("k").state is State.LEASED
+    assert other.peek("k").state is State.READY
+    jobs.ack(lease)

@@ -264,3 +264,22 @@ def test_a_due_delayed_message_is_ahead_of_a_later_buffered_follow_up(make_queue
     clock.advance(6)
     q.ack(b)  # the follow-up becomes available now, at t+6
     assert drain_keys(q) == ["x", "b"]
+
+
+def test_a_delayed_message_keeps_its_priority_when_due(make_queue, clock):
+    q = make_queue()
+    q.put("urgent", key="urgent", priority=9, delay=5)
+    q.put("a", key="a")
+    q.put("b", key="b")
+    assert q.get(block=False).key == "a"
+    clock.advance(5)
+    assert drain_keys(q) == ["urgent", "b"]
+
+
+def test_update_keeps_a_released_message_at_the_head(make_queue):
+    q = make_queue()
+    for k in "abc":
+        q.put(k, key=k)
+    q.release(q.take("c", block=False), front=True)
+    q.put("c2", key="c")  # if_ready="update": same place, at the head
+    assert drain(q) == ["c2", "a", "b"]

@@ -14,7 +14,7 @@ import pytest
 
 import leaseq
 
-from .helpers import SETTLE, Background, blocked
+from .helpers import SETTLE, Background, CountingStore, blocked
 
 
 def test_get_without_blocking_raises_empty(make_queue):
@@ -188,6 +188,48 @@ def test_every_blocked_get_is_served(make_queue):
     assert sorted(c.join().value for c in calls) == [0, 1, 2, 3, 4]
 
 
+def test_a_burst_of_puts_serves_every_blocked_get(make_queue):
+    # No wake-up may be lost: 30 blocked consumers, 30 puts in a burst.
+    q = make_queue()
+    calls = [Background(q.get, timeout=10) for _ in range(30)]
+    time.sleep(0.1)
+    for i in range(30):
+        q.put(i)
+    assert sorted(c.join().value for c in calls) == list(range(30))
+
+
+def test_a_burst_of_puts_from_another_queue_object_serves_every_blocked_get(make_queue):
+    # The producer is a second queue object on the store: for a durable store that
+    # is like another process writing (its wake-ups come from the change watcher).
+    consumer = make_queue()
+    producer = make_queue()
+    calls = [Background(consumer.get, timeout=10) for _ in range(30)]
+    time.sleep(0.1)
+    for i in range(30):
+        producer.put(i)
+    assert sorted(c.join().value for c in calls) == list(range(30))
+
+
+def test_one_put_many_from_another_queue_object_serves_every_blocked_get(make_queue):
+    # One transaction makes 30 messages claimable: 30 waiters must wake, even
+    # when the only signal is "the store changed".
+    consumer = make_queue()
+    producer = make_queue()
+    calls = [Background(consumer.get, timeout=10) for _ in range(30)]
+    time.sleep(0.1)
+    producer.put_many(list(range(30)))
+    assert sorted(c.join().value for c in calls) == list(range(30))
+
+
+def test_a_burst_of_puts_serves_every_blocked_take(make_queue):
+    q = make_queue()
+    calls = [Background(q.take, f"k{i}", timeout=10) for i in range(30)]
+    time.sleep(0.1)
+    for i in range(30):
+        q.put(i, key=f"k{i}")
+    assert [c.join().value for c in calls] == list(range(30))
+
+
 def test_every_take_waiter_of_a_key_is_served_in_turn(make_queue):
     q = make_queue()
     calls = [Background(q.take, "k", timeout=10) for _ in range(3)]
@@ -268,3 +310,93 @@ def test_blocked_get_wakes_at_a_shortened_lease_expiry(make_queue, clock):
     time.sleep(SETTLE)
     clock.advance(1)
     assert call.join().attempt == 2
+
+
+def test_every_blocked_get_is_served_when_many_fall_due_at_once(make_queue, clock):
+    q = make_queue()
+    for i in range(5):
+        q.put(i, delay=10)
+    calls = [Background(q.get, timeout=10) for _ in range(5)]
+    time.sleep(SETTLE)
+    assert not any(c.done.is_set() for c in calls)
+    clock.advance(10)
+    assert sorted(c.join().value for c in calls) == [0, 1, 2, 3, 4]
+
+
+def test_a_waiter_that_times_out_hands_on_the_due_time_watch(make_queue, clock):
+    # The first waiter watches the queue's next due time; when it gives up, the
+    # one still waiting must be woken by that due time instead.
+    q = make_queue()
+    q.put("x", delay=10)
+    first = Background(q.get, timeout=0.1)
+    time.sleep(SETTLE)
+    second = Background(q.get, timeout=10)
+    with pytest.raises(leaseq.Empty):
+        first.join()
+    time.sleep(SETTLE)
+    clock.advance(10)
+    assert second.join().value == "x"
+
+
+def test_a_waiter_that_is_satisfied_hands_on_the_due_time_watch(make_queue, clock):
+    q = make_queue()
+    q.put("later", delay=10)
+    calls = [Background(q.get, timeout=10)]
+    time.sleep(SETTLE)
+    calls.append(Background(q.get, timeout=10))
+    time.sleep(SETTLE)
+    q.put("now")  # one of the two takes it (either may), the other stays
+    deadline = time.monotonic() + 2
+    while not any(c.done.is_set() for c in calls):
+        assert time.monotonic() < deadline, "nobody got the put"
+        time.sleep(0.005)
+    time.sleep(SETTLE)
+    clock.advance(10)
+    assert sorted(c.join().value for c in calls) == ["later", "now"]
+
+
+def _wait_for(predicate, seconds=2.0):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def test_a_put_wakes_one_get_waiter_not_all(make_queue, clock):
+    base = make_queue()
+    counting = CountingStore(base.store)
+    q = leaseq.Queue(counting, clock=clock)
+    try:
+        calls = [Background(q.get, timeout=10) for _ in range(30)]
+        time.sleep(0.1)
+        counting.reset()
+        base.put("x")
+        _wait_for(lambda: any(c.done.is_set() for c in calls))
+        time.sleep(SETTLE)
+        woken = counting.calls["claim"]
+        for i in range(29):
+            base.put(i)
+        assert sorted(str(c.join().value) for c in calls) == sorted(["x", *map(str, range(29))])
+    finally:
+        q.close()
+    assert woken <= 5, f"one put made {woken} of 30 waiters recheck (a herd)"
+
+
+def test_a_put_wakes_only_the_take_waiters_of_its_key(make_queue, clock):
+    base = make_queue()
+    counting = CountingStore(base.store)
+    q = leaseq.Queue(counting, clock=clock)
+    try:
+        calls = [Background(q.take, f"k{i}", timeout=10) for i in range(30)]
+        time.sleep(0.1)
+        counting.reset()
+        base.put("x", key="k0")
+        _wait_for(lambda: calls[0].done.is_set())
+        time.sleep(SETTLE)
+        woken = counting.calls["claim_key"]
+        for i in range(1, 30):
+            base.put(i, key=f"k{i}")
+        assert [c.join().key for c in calls] == [f"k{i}" for i in range(30)]
+    finally:
+        q.close()
+    assert woken <= 5, f"one put made {woken} of 30 take-waiters recheck (a herd)"

@@ -373,3 +373,65 @@ def test_fake_clock_advanced_from_many_threads_wakes_waiters(q, clock):
         m.join()
     t.join(timeout=2)
     assert [lease.value for lease in got] == ["x"]
+
+
+class _SlowStore:
+    """A store object whose claims and puts take a moment, like a database's do:
+    it widens the windows in which a wake-up can be lost."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if name not in ("claim", "put"):
+            return attr
+
+        def slow(*args, **kwargs):
+            time.sleep(0.0005)
+            result = attr(*args, **kwargs)
+            time.sleep(0.0005)
+            return result
+
+        return slow
+
+
+def _burst_trial() -> tuple[int, int, list[int]]:
+    """30 consumers block on a slow store; 30 puts arrive. Returns (consumers still
+    asleep, messages still waiting, values received)."""
+    clock = FakeClock()
+    with leaseq.Queue("memory://", clock=clock) as owner:
+        q = leaseq.Queue(_SlowStore(owner.store), clock=clock)
+        got: list[int] = []
+        lock = threading.Lock()
+
+        def consume() -> None:
+            try:
+                lease = q.get(timeout=5)
+            except (leaseq.Empty, leaseq.Closed):
+                return
+            with lock:
+                got.append(lease.value)
+
+        threads = [threading.Thread(target=consume, daemon=True) for _ in range(30)]
+        for t in threads:
+            t.start()
+        time.sleep(0.1)
+        for i in range(30):
+            q.put(i)
+        deadline = time.monotonic() + 2
+        for t in threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = sum(t.is_alive() for t in threads)
+        left = owner.qsize()
+        q.close()  # wakes any stuck consumer (with Closed) so the trial ends
+        return stuck, left, sorted(got)
+
+
+def test_no_wake_up_is_lost_when_store_calls_are_slow():
+    # Every consumer must get one message, even when a waiter is woken while
+    # another is still busy in its own claim.
+    for _trial in range(10):  # the race is timing-dependent: try it several times
+        stuck, left, got = _burst_trial()
+        assert (stuck, left) == (0, 0), f"{stuck} consumers slept while {left} messages waited"
+        assert got == list(range(30))

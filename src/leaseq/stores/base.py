@@ -57,6 +57,9 @@ class Store(Protocol):
     inline: bool
     #: True when the store decides time itself (Redis/PostgreSQL server clock).
     server_clock: bool
+    #: True when values are serialized (durable stores): a value the serializer
+    #: cannot hold raises ``TypeError`` at put; False: Python objects kept as they are.
+    serializes: bool
     #: In-process wake-ups (``leaseq._waiting.Notifier``); cross-process stores also
     #: feed it from their engine's change signal.
     notifier: Any
@@ -156,7 +159,8 @@ class Store(Protocol):
         ...
 
     def keys(self, queue: str, state: State, *, now: float | None) -> list[str]:
-        """Keys of the live messages in ``state`` (logical; READY includes delayed)."""
+        """Keys of the messages in ``state`` (logical; READY includes delayed, DEAD lists
+        the dead letters' keys)."""
         ...
 
     def count_ready(self, queue: str, *, now: float | None) -> int:
