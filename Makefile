@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # TEST_ALL=1 (set by `make test-all` and CI) also runs the slow crash/soak tests.
 PYTEST_MARK := $(if $(TEST_ALL),-m "",)
 
-.PHONY: demo test test-all check bench generate clean
+.PHONY: demo test test-all check bench bench-runner generate clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -41,6 +41,15 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(ARGS)
+
+# The task-runner bench compares with osiiso, which needs Python 3.13 (pyenv has it).
+bench/.venv313/.installed: pyproject.toml
+	PYENV_VERSION=3.13.0 python3.13 -m venv bench/.venv313
+	bench/.venv313/bin/pip install -q osiiso==1.1.0 -e .
+	@touch $@
+
+bench-runner: bench/.venv313/.installed
+	bench/.venv313/bin/python -m bench runner $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,18 @@ from leaseq.errors import (
     StoreError,
     StoreUnavailable,
 )
+from leaseq.runner import (
+    ClosedError,
+    ExecutionError,
+    QueueFullError,
+    RunnerError,
+    RunSummary,
+    TaskGroup,
+    TaskHandle,
+    TaskOptions,
+    TaskResult,
+    TaskRunner,
+)
 from leaseq.stores import open_store
 
 __version__ = "0.1.0.dev0"
@@ -36,9 +48,11 @@ __all__ = [
     "AsyncLeaseContext",
     "AsyncQueue",
     "Closed",
+    "ClosedError",
     "ConfigurationError",
     "Empty",
     "Event",
+    "ExecutionError",
     "Full",
     "KeyExists",
     "KeyInFlight",
@@ -49,11 +63,19 @@ __all__ = [
     "Message",
     "MessageNotFound",
     "Queue",
+    "QueueFullError",
     "QueueStats",
+    "RunSummary",
+    "RunnerError",
     "SchemaMismatch",
     "State",
     "StoreError",
     "StoreUnavailable",
+    "TaskGroup",
+    "TaskHandle",
+    "TaskOptions",
+    "TaskResult",
+    "TaskRunner",
     "__version__",
     "open_store",
 ]

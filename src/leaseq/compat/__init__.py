@@ -1,0 +1,1 @@
+"""Drop-in adapters for the libraries leaseq replaces (DESIGN §9)."""
