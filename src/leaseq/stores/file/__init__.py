@@ -1,0 +1,105 @@
+"""``file:///path/to/dir`` — a durable queue with no database: one file per message.
+
+``leaseq.Queue("file:///var/spool/jobs")`` keeps each message in its own file
+and changes its state with an atomic ``rename()``: put writes the record into
+``tmp/`` and renames it into ``ready/``; a claim renames it from ``ready/`` into
+``leased/`` (two claimers race for one ``rename``: the loser gets
+``FileNotFoundError`` and moves on to the next file); ack unlinks it. File
+names encode the delivery order (priority, the head stack, availability time,
+operation sequence), so a sorted listing *is* the order, and the lease's
+expiry, attempt, token and owner, so a claim is one rename with no rewrite. A
+lease is judged by its expiry fixed at claim time, never by the enqueue time.
+
+Options (keyword or URL query): ``durable=True`` (``?durable=1``) fsyncs each
+record after it is written and before it is renamed into place, and the
+directory after every rename; ``serializer=`` as for every durable store (JSON
+by default, ``bytes`` untouched, ``"pickle"`` opt-in).
+
+What it guarantees: exactly one holder per message across threads and
+processes; ids unique across processes and hosts (``leaseq._core.ids``);
+records carry a checksum, so a torn or corrupt file is moved to the dead
+letters with the reason ``corrupt: ...`` and never retried forever; no
+background thread is needed for correctness (expiry is judged when read).
+
+Limits, honestly:
+
+* **Local POSIX filesystems only** (Linux, macOS: ext4, XFS, APFS, tmpfs, ZFS).
+  It relies on atomic ``rename()`` within one filesystem, ``O_APPEND`` writes
+  and ``flock()``. On **NFS** renames are atomic on the server but client
+  attribute and directory caches make other clients see files late or
+  stale, and ``flock`` may be emulated or ignored: do not share one directory
+  between hosts over NFS (or SMB); use ``sqlite://`` on one host or
+  ``redis://``/``postgresql://`` across hosts. Windows is not supported.
+* Lease expiry across processes uses each process's clock: hosts' clocks
+  must agree (one host: they do).
+* Keyed puts, keyed lease operations, ``put_many``, ``maxsize``, requeue,
+  purge and prune take a short ``flock`` on the queue; keyless put, claim,
+  ack, release, renew and dead-letter take no cross-process lock.
+* ``put_many`` is checked as a whole before it is applied, but a crash while
+  applying can leave a prefix of the batch stored. ``maxsize`` counts files
+  under the lock; a claim or release racing with the count can make it off by
+  the number of moves in flight.
+* Cross-process wake-ups: a waiter's process polls the queue's change log and
+  directory times every ``POLL_INTERVAL`` (20 ms) while, and only while,
+  someone waits, so another process's put wakes a blocked ``get`` within about
+  20 ms (a lease expiring in another process: within ``LEASE_SCAN``, 1 s).
+  Each process keeps a cached view of ``ready/`` and ``leased/`` refreshed
+  from an append-only change log of new ready names (one ``fstat`` per claim),
+  so a claim never sorts or lists the directory; other processes' leases are
+  re-listed from ``leased/`` (small) at most once a second, or when a claim
+  finds nothing. A message whose producer was killed between its rename and
+  its log entry is found by the next full listing (when a claim finds
+  nothing, at most once a second, and every 30 s regardless).
+* Reads (``stats``, ``keys``, ``dead_letters``, ``count_*``, ``maxsize``
+  checks) list the directories: O(n) in the number of messages.
+* History: a claim is recorded in the lease's file name only; it is written
+  to the message's notes when something else happens to it (release, expiry
+  taken over, death, update), so histories read like ``memory://``'s.
+  Owners are at most 60 characters once escaped.
+* Without ``durable``, a power loss can leave a renamed but empty or torn
+  record: its checksum fails and it becomes a dead letter (``corrupt: ...``).
+  The change log is never fsynced (it is a hint; listings recover it).
+* After ``fork()`` the child gets its own locks and writer id; open new
+  queues in the child rather than waiting on ones inherited from the parent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import SplitResult, parse_qs, unquote
+
+from leaseq.errors import ConfigurationError
+from leaseq.serializers import get_codec
+from leaseq.stores.file._core import POLL_INTERVAL, get_core
+from leaseq.stores.file._store import FileStore
+
+__all__ = ["POLL_INTERVAL", "FileStore", "open_file"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def open_file(parts: SplitResult, **options: Any) -> FileStore:
+    """Open ``file:///abs/path`` (or ``file://localhost/abs/path``); options
+    ``durable=`` and ``serializer=`` (``durable`` also as ``?durable=1``)."""
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigurationError(
+            f"file:// store URL {parts.geturl()!r} names host {parts.netloc!r}; the file "
+            "store is local only: use file:///absolute/path"
+        )
+    path = unquote(parts.path)
+    if not path:
+        raise ConfigurationError("file:// needs a directory: file:///path/to/dir")
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    durable = options.pop("durable", None)
+    if durable is None:
+        flag = query.pop("durable", "0").lower()
+        if flag not in _TRUE | _FALSE:
+            raise ConfigurationError(f"file:// option durable={flag!r}: use 1 or 0")
+        durable = flag in _TRUE
+    serializer = options.pop("serializer", query.pop("serializer", None))
+    for name in list(options) + list(query):
+        raise ConfigurationError(f"file:// store has no option {name!r} (durable, serializer)")
+    codec = get_codec(serializer)
+    url = f"file://{path}" + ("?durable=1" if durable else "")
+    return FileStore(get_core(path, bool(durable)), codec, url)

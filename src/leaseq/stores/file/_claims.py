@@ -1,0 +1,253 @@
+"""Claims of the ``file://`` store: one rename from ready/ to leased/ (the loser
+gets ``FileNotFoundError`` and moves on); expired leases are taken over at the
+head of their priority."""
+
+from __future__ import annotations
+
+import heapq
+import os
+from typing import Any
+
+from leaseq._core.ids import new_token
+from leaseq._core.model import HISTORY_LIMIT, Event, Lease, Message
+from leaseq.stores.file import _format as F
+from leaseq.stores.file import _notes as N
+from leaseq.stores.file._base import (
+    _DEAD,
+    _LEASED,
+    _NOLOCK,
+    _PUT,
+    _READY,
+    StoreBase,
+    _enc,
+    _new,
+)
+from leaseq.stores.file._core import next_seq
+from leaseq.stores.file._qdir import QDir
+from leaseq.stores.file._view import entry_of, scan
+
+__all__ = ["Claims"]
+
+
+class Claims(StoreBase):
+    """Claims of the ``file://`` store: one rename from ready/ to leased/ (the loser"""
+
+    def claim(
+        self,
+        queue: str,
+        *,
+        now: float | None,
+        lease_timeout: float,
+        owner: str | None,
+        limit: int = 1,
+    ) -> list[Lease]:
+        assert now is not None
+        qd = self._qd(queue)
+        owner_enc = "-" if owner is None else F.encode_owner(owner)
+        now_k = _enc(now)
+        exp = now + lease_timeout
+        out: list[Lease] = []
+        with qd.lock:
+            qd.sync()
+            while len(out) < limit:
+                qd.due(now_k)
+                if not qd.rheap:  # (a relist replaces the heaps: no local aliases)
+                    if qd.idle():
+                        continue
+                    break
+                _sk, kind, name = heapq.heappop(qd.rheap)
+                if kind == "r":
+                    if name not in qd.known:
+                        continue
+                    lease = self._claim_ready(qd, name, now, now_k, exp, owner, owner_enc)
+                elif name not in qd.lknown:
+                    continue
+                else:
+                    lease = self._claim_expired(qd, name, now, now_k, exp, owner, owner_enc)
+                if lease is not None:
+                    out.append(lease)
+        if out and self.notifier.waiting:
+            qd.mark_own()
+            for lease in out:
+                self.notifier.scheduled(queue, lease.expires_at, lease.key)
+        return out
+
+    def _claim_ready(
+        self, qd: QDir, name: str, now: float, now_k: int, exp: float, owner: Any, oenc: str
+    ) -> Lease | None:
+        """The hot path: one split, one f-string, one rename, one read (no write, no
+        lock across processes). See ``_format`` for the name fields."""
+        _sk, attempts_s, ma, flags, mid = name.split(".")
+        attempts = int(attempts_s) + 1
+        token = new_token()
+        avail = F.ready_avail(name)
+        exp_k = _enc(exp)
+        new = (
+            f"{exp_k:016x}{next_seq():016x}.{attempts}.{ma}.{flags}.{mid}"
+            f".{name[:4]}.{avail:016x}.{now_k:016x}.{token}.{oenc}"
+        )
+        qd.known.discard(name)
+        hit = qd.byid.pop(mid, None)
+        try:
+            qd.move(qd.ready, name, qd.leased, new)
+        except FileNotFoundError:  # another consumer won it
+            return None
+        if hit is not None and hit[1] != name:
+            qd.byid[mid] = hit  # (an entry of another name: keep it)
+        qd.lknown.add(new)
+        qd.byid[mid] = ("l", new)
+        heapq.heappush(qd.lheap, (exp_k, new))
+        return self._leased(qd, new, 1000 - int(name[:4]), attempts, int(ma) if ma else None,
+                            flags, mid, avail, now, exp, owner, token)  # fmt: skip
+
+    def _claim_expired(
+        self, qd: QDir, name: str, now: float, now_k: int, exp: float, owner: Any, oenc: str
+    ) -> Lease | None:
+        """Take over a lease that expired (its holder died or was too slow)."""
+        ln = F.parse_leased(name)
+        if "k" in ln.flags:
+            with qd.flocked():
+                return self._take_over(qd, name, ln, now, now_k, exp, owner, oenc)
+        return self._take_over(qd, name, ln, now, now_k, exp, owner, oenc)
+
+    def _take_over(
+        self,
+        qd: QDir,
+        name: str,
+        ln: F.LeasedName,
+        now: float,
+        now_k: int,
+        exp: float,
+        owner: Any,
+        oenc: str,
+        resumed: bool = False,
+    ) -> Lease | None:
+        e = entry_of("l", name, now_k)
+        if e is None or not os.path.exists(qd.leased + name):
+            qd.forget(name, True)
+            return None
+        if e.state is _DEAD:
+            self._kill(qd, e, F.dec_t(ln.exp), "lease_expired", None)
+            return None
+        token = new_token()
+        event = Event(now, "released", "resumed by its owner") if resumed else None
+        N.record(
+            qd, ln.mid, "n" in ln.flags, (event or Event(F.dec_t(ln.exp), "expired", None),),
+            lease=(ln.token, F.dec_t(ln.claimed), F.decode_owner(ln.owner_enc)),
+        )  # fmt: skip
+        flags = N.with_notes_flag(name).split(".")[3]
+        new = F.leased_name(
+            _enc(exp), next_seq(), ln.attempts + 1, ln.ma, flags, ln.mid, ln.prio, ln.exp,
+            now_k, token, oenc,
+        )  # fmt: skip
+        follow = N.read_follow(qd, ln.mid) if "k" in ln.flags else None
+        try:
+            if follow is not None:
+                rec = F.decode_record(QDir.read(qd.leased + name))
+                data = F.encode_record(rec.mid, rec.key, rec.created_at, follow.payload)
+                qd.rewrite(qd.leased, name, qd.leased, new, data)
+                N.drop_follow(qd, ln.mid)
+            else:
+                qd.move(qd.leased, name, qd.leased, new)
+        except (FileNotFoundError, F.CorruptRecord):
+            qd.forget(name, True)
+            return None
+        qd.forget(name, True)
+        return self._leased(qd, new, ln.prio, ln.attempts + 1, ln.ma, flags, ln.mid, ln.exp,
+                            now, exp, owner, token)  # fmt: skip
+
+    def _leased(
+        self,
+        qd: QDir,
+        new: str,
+        prio: int,
+        attempts: int,
+        ma: int | None,
+        flags: str,
+        mid: str,
+        avail: int,
+        now: float,
+        exp: float,
+        owner: str | None,
+        token: str,
+    ) -> Lease | None:
+        """Finish a claim: read the record (quarantine a bad one), make the Lease."""
+        qd.add_leased(new, mid)  # (a no-op when the hot path did it)
+        try:
+            rec = F.decode_record(qd.read_at(qd.leased, new))
+            value = self.codec.unpack(rec.payload)
+        except F.CorruptRecord as exc:
+            self._quarantine(qd, new, now, f"corrupt: {exc.args[0]}")
+            return None
+        except Exception as exc:  # the serializer cannot read it: never retry it forever
+            self._quarantine(qd, new, now, f"undecodable: {type(exc).__name__}: {exc}")
+            return None
+        qd.held[token] = new
+        put, claimed = Event(rec.created_at, _PUT, None), Event(now, "claimed", owner)
+        if "n" in flags:
+            notes = N.read_notes(qd, mid)
+            history = (put, *notes.events, claimed)[-HISTORY_LIMIT:]
+            last_error = notes.last_error
+        else:
+            history, last_error = (put, claimed), None
+        msg = _new(Message, (
+            mid, rec.key, value, prio, _LEASED, attempts, rec.created_at, F.dec_t(avail), exp,
+            owner, last_error, history, ma,
+        ))  # fmt: skip
+        return _new(Lease, (rec.key, value, token, attempts, exp, msg))
+
+    def _quarantine(self, qd: QDir, name: str, now: float, reason: str) -> None:
+        e = entry_of("l", name, _enc(now))
+        if e is not None:
+            self._kill(qd, e, now, reason, reason)
+
+    def claim_owned(
+        self, queue: str, owner: str, *, now: float, lease_timeout: float
+    ) -> list[Lease]:
+        """Take back every live lease ``owner`` holds, oldest claim first, each with a
+        new token, expiry and attempt: a restarted worker with a stable identity
+        resumes its own in-progress work (``leaseq.compat.femtoqueue``). A file
+        store extension, not part of the Store protocol."""
+        qd = self._qd(queue)
+        now_k = _enc(now)
+        oenc = F.encode_owner(owner)
+        exp = now + lease_timeout
+        out: list[Lease] = []
+        with qd.lock:
+            mine = [e for e in scan(qd, now_k, "l") if e.state is _LEASED and e.owner == owner]
+            mine.sort(key=lambda e: (e.claimed or 0, e.name))
+            for e in mine:
+                ln = F.parse_leased(e.name)
+                ctx = qd.flocked() if "k" in ln.flags else _NOLOCK
+                with ctx:
+                    lease = self._take_over(qd, e.name, ln, now, now_k, exp, owner, oenc, True)
+                if lease is not None:
+                    out.append(lease)
+        return out
+
+    def claim_key(
+        self,
+        queue: str,
+        key: str,
+        *,
+        now: float | None,
+        lease_timeout: float,
+        owner: str | None,
+    ) -> Lease | None:
+        assert now is not None
+        qd = self._qd(queue)
+        oenc = F.encode_owner(owner)
+        now_k = _enc(now)
+        exp = now + lease_timeout
+        with qd.lock:
+            e = self._locate_key(qd, key, now_k)
+            if e is None or e.state is not _READY or e.avail > now_k:
+                return None
+            if e.kind == "r":
+                lease = self._claim_ready(qd, e.name, now, now_k, exp, owner, oenc)
+            else:
+                lease = self._claim_expired(qd, e.name, now, now_k, exp, owner, oenc)
+        if lease is not None and self.notifier.waiting:
+            qd.mark_own()
+            self.notifier.scheduled(queue, lease.expires_at, key)
+        return lease

@@ -1,0 +1,438 @@
+"""One queue's directory: its files, its change log, and this process's cached view.
+
+Layout of ``<root>/<queue>/``::
+
+    ready/  leased/  dead/    one file per message; the name is its place and state
+    tmp/                      records being written (renamed into ready/ when whole)
+    keys/                     one file per explicit key -> the id of its live message
+    notes/                    last error and history of a message (written rarely)
+    follow/                   a leased message's buffered follow-up
+    work/                     rewrites in progress (crash-recovered under the lock)
+    log                       append-only: names that appeared in ready/
+    lock                      flock()ed for keyed and multi-step operations
+
+The cache (heaps of names) is this process's view of ready/ and leased/. New
+ready names (puts, releases, requeues) are learnt by tailing ``log`` (one
+``fstat`` per claim; a short read when another process wrote) instead of
+listing the directory, so a claim costs the same with 100 or 100,000 waiting
+messages. Claims are not logged (that would cost a write each): other
+processes' leases are learnt by listing leased/ (small: the messages in
+flight) when a claim finds nothing and leased/ changed, and every
+``LEASE_SCAN`` seconds anyway (one ``stat``; a listing if it changed).
+Entries other processes removed are found lazily: the claim's ``rename`` fails
+with ``FileNotFoundError`` and the entry is dropped. The log is rotated by
+unlinking it; whoever sees the old one unlinked lists the directories once,
+which also catches anything a crashed writer renamed into place but never
+logged. A full listing also happens when a claim finds nothing and the last
+one is older than ``RELIST_IDLE`` seconds, and every ``RELIST_ANYWAY`` s.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import heapq
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from leaseq.stores.file import _format as F
+
+__all__ = ["QDir"]
+
+LOG_LIMIT = 16 << 20  # rotate the change log beyond this many bytes
+RELIST_IDLE = 1.0  # an idle claim re-lists the directories at most this often (seconds)
+RELIST_ANYWAY = 30.0  # and a busy one at least this often
+LEASE_SCAN = 1.0  # other processes' leases are looked for at least this often (seconds)
+SUBDIRS = ("ready", "leased", "dead", "tmp", "keys", "notes", "follow", "work")
+
+
+class QDir:
+    """Paths, file descriptors and the cached view of one queue. Guarded by ``lock``."""
+
+    def __init__(self, base: str, name: str, durable: bool, wid: str) -> None:
+        self.name = name
+        self.base = base
+        self.durable = durable
+        self.wid = wid
+        for sub in SUBDIRS:
+            os.makedirs(os.path.join(base, sub), exist_ok=True)
+        self.ready = os.path.join(base, "ready") + "/"
+        self.leased = os.path.join(base, "leased") + "/"
+        self.dead = os.path.join(base, "dead") + "/"
+        self.tmp = os.path.join(base, "tmp") + "/"
+        self.keys = os.path.join(base, "keys") + "/"
+        self.notes = os.path.join(base, "notes") + "/"
+        self.follow = os.path.join(base, "follow") + "/"
+        self.work = os.path.join(base, "work") + "/"
+        self.logpath = os.path.join(base, "log")
+        self.lock = threading.Lock()
+        self._lockfd = os.open(os.path.join(base, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        # Directory descriptors: renames, unlinks and opens use the *at() calls, so
+        # the kernel does not walk the whole path on every operation.
+        self._dirfds: dict[str, int] = {
+            path: os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            for path in (
+                self.ready, self.leased, self.dead, self.tmp,
+                self.keys, self.notes, self.follow, self.work,
+            )
+        }  # fmt: skip
+        self.logfd = -1
+        self.log_off = 0
+        self.appends = 0
+        # The cached view (built by the first claim: a pure producer keeps none).
+        self.tracking = False
+        self.rheap: list[tuple[str, str, str]] = []  # (sort key, "r"|"l", name): claimable
+        self.dheap: list[tuple[int, str]] = []  # (available, ready name): not yet due
+        self.lheap: list[tuple[int, str]] = []  # (expiry, leased name)
+        self.known: set[str] = set()  # ready names in the heaps that may still exist
+        self.lknown: set[str] = set()  # leased names likewise
+        self.byid: dict[str, tuple[str, str]] = {}  # id -> ("r"|"l", name), lazily checked
+        self.held: dict[str, str] = {}  # token -> leased name, for leases made here
+        self.last_relist = 0.0
+        self.last_leased = 0.0
+        self.leased_mtime = 0
+        self.seen = (0, 0)  # ready/ and leased/ mtimes after this process's last change
+        self.seen_log = 0
+        self._open_log()
+        self._clean_tmp()
+
+    def _clean_tmp(self) -> None:
+        """Drop half-written records of crashed producers (never renamed into place)."""
+        old = time.time() - 3600
+        for name in os.listdir(self.tmp):
+            try:
+                if os.stat(self.tmp + name).st_mtime < old:
+                    os.unlink(self.tmp + name)
+            except FileNotFoundError:
+                pass
+
+    # -- file helpers --------------------------------------------------------------
+    def fsync_dir(self, path: str) -> None:
+        """Persist a rename (durable mode): fsync the directory that changed."""
+        os.fsync(self._dirfds[path])
+
+    def write_new(self, dirpath: str, name: str, data: bytes) -> None:
+        """Write ``data`` whole into ``tmp/`` then rename it to ``dirpath/name`` (atomic)."""
+        tmp = f"{name}~{self.wid}"
+        tmpfd = self._dirfds[self.tmp]
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=tmpfd)
+        try:
+            os.write(fd, data)
+            if self.durable:
+                os.fsync(fd)  # after the data is written, before it becomes visible
+        finally:
+            os.close(fd)
+        os.rename(tmp, name, src_dir_fd=tmpfd, dst_dir_fd=self._dirfds[dirpath])
+        if self.durable:
+            self.fsync_dir(dirpath)
+
+    def move(self, src_dir: str, src: str, dst_dir: str, dst: str) -> None:
+        """Rename one message file; ``FileNotFoundError`` when someone else moved it first."""
+        fds = self._dirfds
+        os.rename(src, dst, src_dir_fd=fds[src_dir], dst_dir_fd=fds[dst_dir])
+        if self.durable:
+            self.fsync_dir(dst_dir)
+            if src_dir != dst_dir:
+                self.fsync_dir(src_dir)
+
+    def remove(self, dirpath: str, name: str) -> None:
+        os.unlink(name, dir_fd=self._dirfds[dirpath])
+        if self.durable:
+            self.fsync_dir(dirpath)
+
+    def read_at(self, dirpath: str, name: str) -> bytes:
+        """Read a whole message file of one of the queue's directories."""
+        return self.read(name, self._dirfds[dirpath])
+
+    @staticmethod
+    def read(path: str, dir_fd: int | None = None) -> bytes:
+        fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
+        try:
+            data = os.read(fd, 65536)
+            if len(data) == 65536:  # a large record: read the rest
+                chunks = [data]
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            return data
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def flocked(self) -> Iterator[None]:
+        """The cross-process lock of multi-step operations (hold ``lock`` first)."""
+        fcntl.flock(self._lockfd, fcntl.LOCK_EX)
+        try:
+            self._recover_work()
+            yield
+        finally:
+            fcntl.flock(self._lockfd, fcntl.LOCK_UN)
+
+    def _recover_work(self) -> None:
+        """Finish or undo rewrites a crashed process left half done (see ``rewrite``)."""
+        names = os.listdir(self.work)
+        if not names:
+            return
+        news = {n[:-4] for n in names if n.endswith(".new")}
+        for n in names:
+            if n.endswith(".old"):
+                stem, _sep, src = n[:-4].partition("~")
+                if stem in news:  # grabbed, never placed: put the original back
+                    sub, _, orig = src.partition("~")
+                    os.rename(self.work + n, os.path.join(self.base, sub, orig))
+                else:  # the new version was placed: the old one is garbage
+                    os.unlink(self.work + n)
+        for stem in news:
+            os.unlink(self.work + stem + ".new")
+
+    def rewrite(self, src_dir: str, src: str, dst_dir: str, dst: str, data: bytes) -> None:
+        """Replace message file ``src`` by ``dst`` with new content, crash-safely.
+
+        Only under ``flocked``: write ``work/ID.new``; grab ``src`` by renaming it to
+        ``work/ID~dir~src.old`` (``FileNotFoundError`` if it moved); place the new
+        file; drop the old. ``_recover_work`` undoes a half-done rewrite.
+        """
+        stem = F.name_id(src)
+        new = self.work + stem + ".new"
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        sub = os.path.basename(src_dir.rstrip("/"))
+        old = f"{self.work}{stem}~{sub}~{src}.old"
+        try:
+            os.rename(src_dir + src, old)
+        except FileNotFoundError:
+            os.unlink(new)
+            raise
+        os.rename(new, dst_dir + dst)
+        os.unlink(old)
+        if self.durable:
+            self.fsync_dir(dst_dir)
+            self.fsync_dir(src_dir)
+
+    # -- the change log ------------------------------------------------------------
+    def _open_log(self) -> None:
+        if self.logfd >= 0:
+            os.close(self.logfd)
+        self.logfd = os.open(self.logpath, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self.log_off = os.fstat(self.logfd).st_size
+
+    def log(self, line: str) -> None:
+        """Announce a name that appeared in ready/ ("WID r NAME\\n", one write)."""
+        data = line.encode()
+        os.write(self.logfd, data)
+        st = os.fstat(self.logfd)
+        if st.st_nlink == 0:  # it was rotated: say it again in the new log
+            self._reopen()
+            os.write(self.logfd, data)
+            st = os.fstat(self.logfd)
+        if st.st_size == self.log_off + len(data):
+            self.log_off = st.st_size  # nobody else wrote meanwhile: nothing to read back
+        self.appends += 1
+        if self.appends & 255 == 0 and st.st_size > LOG_LIMIT:
+            with suppress(FileNotFoundError):
+                os.unlink(self.logpath)
+
+    def _reopen(self) -> None:
+        self._open_log()
+        if self.tracking:
+            self.relist()
+
+    def sync(self) -> None:
+        """Bring the cached view up to date with other processes' puts and releases:
+        one ``fstat`` of the log; a short read when it grew."""
+        if not self.tracking:
+            self.tracking = True
+            self.relist()
+            return
+        st = os.fstat(self.logfd)
+        if st.st_nlink == 0:  # rotated: follow the new log, list once
+            self._reopen()
+            return
+        if st.st_size > self.log_off:
+            self._read_log(st.st_size)
+        mono = time.monotonic()
+        if mono - self.last_relist > RELIST_ANYWAY:
+            self.relist()
+        elif mono - self.last_leased > LEASE_SCAN:
+            self.refresh_leased()  # other processes' leases, even while busy
+
+    def _read_log(self, size: int) -> None:
+        data = os.pread(self.logfd, size - self.log_off, self.log_off)
+        end = data.rfind(b"\n") + 1  # a line is whole once its newline is there
+        self.log_off += end
+        prefix = self.wid + " r "
+        for line in data[:end].decode(errors="replace").splitlines():
+            if line.startswith(prefix):
+                continue  # our own change: the cache already has it
+            parts = line.split(" ")
+            if len(parts) == 3 and parts[1] == "r":
+                self.add_ready(parts[2], None)
+            # anything else is a torn line (a writer died mid-write): a relist covers it
+
+    def relist(self) -> None:
+        """Rebuild the cached view from the directories. The log position is taken
+        first: whatever is logged while we list is applied later (idempotently)."""
+        if os.fstat(self.logfd).st_nlink == 0:
+            self._open_log()
+        else:
+            self.log_off = os.fstat(self.logfd).st_size
+        self.last_relist = time.monotonic()
+        self.rheap, self.dheap = [], []
+        self.known = set()
+        self.byid = {}
+        for name in os.listdir(self.ready):
+            self.add_ready(name, None)
+        self.relist_leased()
+
+    def relist_leased(self) -> None:
+        """Rebuild the view of leased/ (small: the messages in flight). Other
+        processes do not log their claims; their leases are learnt here."""
+        self.last_leased = time.monotonic()
+        try:
+            self.leased_mtime = os.stat(self.leased).st_mtime_ns
+        except FileNotFoundError:
+            self.leased_mtime = 0
+        self.lheap = []
+        self.lknown = set()
+        for name in os.listdir(self.leased):
+            self.add_leased(name)
+        self.held = {t: n for t, n in self.held.items() if n in self.lknown}
+
+    def idle(self) -> bool:
+        """A claim found nothing: look again, cheaply. Other processes' leases (which
+        may have expired) when leased/ changed; everything at most every RELIST_IDLE
+        seconds (a producer killed between its rename and its log line). True when
+        something new may be claimable."""
+        if time.monotonic() - self.last_relist >= RELIST_IDLE:
+            self.relist()
+        elif not self.refresh_leased():
+            return False
+        return bool(self.rheap or self.dheap or self.lheap)
+
+    def refresh_leased(self) -> bool:
+        """Re-list leased/ if another process may have claimed since (it changed, or
+        ``LEASE_SCAN`` passed); True when it did."""
+        try:
+            mtime = os.stat(self.leased).st_mtime_ns
+        except FileNotFoundError:
+            mtime = 0
+        if mtime != self.leased_mtime or time.monotonic() - self.last_leased > LEASE_SCAN:
+            self.relist_leased()
+            return True
+        return False
+
+    # -- the cached view -----------------------------------------------------------
+    def add_ready(self, name: str, now: int | None) -> None:
+        if name in self.known:
+            return
+        try:
+            avail = F.ready_avail(name)
+            mid = F.name_id(name)
+        except (ValueError, IndexError):
+            return  # not ours
+        self.known.add(name)
+        self.byid[mid] = ("r", name)
+        if now is not None and avail <= now:
+            heapq.heappush(self.rheap, (name[: F.SORTKEY], "r", name))
+        else:
+            heapq.heappush(self.dheap, (avail, name))
+
+    def add_leased(self, name: str, mid: str | None = None) -> None:
+        if name in self.lknown:
+            return
+        try:
+            exp = int(name[:16], 16)
+            mid = mid or F.name_id(name)
+        except (ValueError, IndexError):
+            return
+        self.lknown.add(name)
+        self.byid[mid] = ("l", name)
+        heapq.heappush(self.lheap, (exp, name))
+
+    def forget(self, name: str, leased: bool, mid: str | None = None) -> None:
+        """A name we removed (or found gone): its heap entry is skipped when popped."""
+        known = self.lknown if leased else self.known
+        if name in known:
+            known.discard(name)
+            mid = mid or F.name_id(name)
+            hit = self.byid.get(mid)
+            if hit is not None and hit[1] == name:
+                del self.byid[mid]
+            if leased and len(self.lheap) > 4 * len(known) + 1024:
+                self.lheap = [e for e in self.lheap if e[1] in known]
+                heapq.heapify(self.lheap)
+
+    def due(self, now: int) -> None:
+        """Move what became claimable at ``now`` into ``rheap``: due delayed messages,
+        and expired leases (at the head of their priority, joined at their expiry)."""
+        dheap, rheap, lheap = self.dheap, self.rheap, self.lheap
+        while dheap and dheap[0][0] <= now:
+            _avail, name = heapq.heappop(dheap)
+            if name in self.known:
+                heapq.heappush(rheap, (name[: F.SORTKEY], "r", name))
+        while lheap and lheap[0][0] <= now:
+            exp, name = heapq.heappop(lheap)
+            if name in self.lknown:
+                seq = int(name[16:32], 16)
+                prio = 1000 - int(name.split(".", 6)[5])
+                heapq.heappush(rheap, (F.head_sortkey(prio, exp, seq), "l", name))
+
+    def next_due(self, now: int) -> int | None:
+        """The earliest future availability or expiry this view knows of."""
+        self.due(now)
+        best = None
+        for heap, known in ((self.dheap, self.known), (self.lheap, self.lknown)):
+            while heap and heap[0][1] not in known:
+                heapq.heappop(heap)
+            if heap and (best is None or heap[0][0] < best):
+                best = heap[0][0]
+        return best
+
+    # -- change detection (the watcher thread; see Core._poll) ----------------------
+    def dir_times(self) -> tuple[int, int]:
+        try:
+            return (os.stat(self.ready).st_mtime_ns, os.stat(self.leased).st_mtime_ns)
+        except FileNotFoundError:
+            return (0, 0)
+
+    def mark_own(self) -> None:
+        """This process changed the directories: not news for its own waiters."""
+        self.seen = self.dir_times()
+
+    def foreign_change(self) -> bool:
+        """Did another process write since we last looked? (Racy reads are fine: a
+        miss is caught at the next poll, a false alarm only makes waiters recheck.)"""
+        try:
+            size = os.stat(self.logpath).st_size
+        except (FileNotFoundError, OSError):
+            size = -1  # rotated right now: look again next time
+        grew = size > max(self.log_off, self.seen_log)
+        self.seen_log = size
+        times = self.dir_times()
+        if grew or times != self.seen:
+            self.seen = times
+            return True
+        return False
+
+    def after_fork(self) -> None:
+        """In a forked child: own locks (an inherited flock description is shared)."""
+        self.lock = threading.Lock()
+        self.held = {}
+        os.close(self._lockfd)
+        self._lockfd = os.open(os.path.join(self.base, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+
+    def close(self) -> None:
+        for fd in self._dirfds.values():
+            os.close(fd)
+        self._dirfds.clear()
+        if self.logfd >= 0:
+            os.close(self.logfd)
+            self.logfd = -1
+        os.close(self._lockfd)

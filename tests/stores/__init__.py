@@ -1,0 +1,1 @@
+"""Store-specific tests (what the conformance suite cannot see from outside)."""

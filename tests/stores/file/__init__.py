@@ -1,0 +1,1 @@
+"""Tests of the file:// store: its files, crash safety and processes."""
