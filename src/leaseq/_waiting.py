@@ -33,11 +33,14 @@ _INF = float("inf")
 class Waiter:
     """One blocked call. ``signal()`` may come from any thread, any number of times."""
 
-    __slots__ = ("channel", "popped", "signaled", "slot", "wake_at")
+    __slots__ = ("channel", "hinted", "popped", "signaled", "slot", "wake_at")
 
     def __init__(self) -> None:
         self.signaled = False
         self.popped = False  # removed from its channel by a ready/space event
+        # Woken by ``changed()`` (an unknown number of new messages): on success it
+        # passes the wake-up on, so the chain runs until a waiter finds nothing.
+        self.hinted = False
         self.wake_at = _INF  # clock time at which this waiter rechecks by itself
         self.channel: OrderedDict[Waiter, None] | None = None
         self.slot: tuple[str, str, str | None] = ("get", "", None)
@@ -183,8 +186,10 @@ class Notifier:
             return next(iter(ch)) is waiter
 
     def leave(self, waiter: Waiter, *, satisfied: bool) -> None:
-        """Remove a waiter for good. A waiter that was woken for an event it did not
-        use passes the event on; a head that leaves wakes the next head."""
+        """Remove a waiter for good. A waiter popped by an event since its last
+        recheck passes the event on, whether or not it was ``satisfied`` (it cannot
+        tell whether its claim took that event's message); a head that leaves wakes
+        the next head."""
         with self._lock:
             if waiter.channel is None:
                 return
@@ -201,8 +206,15 @@ class Notifier:
             self.waiting -= 1
             last = self.waiting == 0
             if ch:
-                if waiter.popped and not satisfied:
+                # A waiter popped by an event after its last rearm may have claimed
+                # before that event's message arrived: pass the event on even when
+                # satisfied (at worst one spurious recheck; never a lost wake-up).
+                if waiter.popped:
                     self._pop_one(ch)
+                elif satisfied and waiter.hinted:
+                    nxt = next(reversed(ch))
+                    nxt.hinted = True
+                    nxt.signal()
                 elif was_head:
                     next(iter(ch)).signal()
             elif ch is not None and kind == "take":
@@ -263,7 +275,9 @@ class Notifier:
             for table in (self._get, self._put):
                 for name, ch in table.items():
                     if ch and (queue is None or name == queue):
-                        next(reversed(ch)).signal()
+                        w = next(reversed(ch))
+                        w.hinted = True
+                        w.signal()
             for (name, _key), tch in self._take.items():
                 if queue is None or name == queue:
                     for w in tch:

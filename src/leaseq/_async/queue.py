@@ -347,7 +347,9 @@ class AsyncQueue:
             return remaining
         waiter.wake_at = due
         if self._settings.fake_clock:
-            return remaining  # the clock tells us when it moves
+            # The clock tells us when it moves; if it moved past ``due`` before we
+            # published wake_at, clock_moved() skipped us: recheck at once.
+            return 0.0 if due <= self._clock() else remaining
         now = self._clock()
         until_due = max(due - now, _MIN_SLEEP)
         return until_due if remaining is None else min(until_due, remaining)

@@ -52,7 +52,7 @@ _stores: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
 def _after_fork() -> None:
     # A forked child must never hand out the parent's next tokens.
     for store in list(_stores):
-        store._tokens, store._tpos = "", 0
+        store._tokens.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -191,8 +191,9 @@ class MemoryStore:
         self._queues: dict[str, _Queue] = {}
         self._ids = 0
         self._idp = f"m{process_prefix[-6:]}{id(self) & 0xFFFF:04x}-"
-        self._tokens = ""  # a block of random hex, cut into tokens under our lock
-        self._tpos = 0
+        # Tokens: a claim must not pay a system call, so they are cut in batches
+        # from one block of randomness and popped under our lock.
+        self._tokens: list[str] = []
         _stores.add(self)
 
     # -- helpers -------------------------------------------------------------------
@@ -207,6 +208,11 @@ class MemoryStore:
     def _new_id(self) -> str:
         self._ids += 1
         return self._idp + str(self._ids)
+
+    def _refill_tokens(self) -> list[str]:
+        block = os.urandom(4096).hex()
+        self._tokens = tokens = [block[i : i + 16] for i in range(0, len(block), 16)]
+        return tokens
 
     def _enqueue(self, q: _Queue, rec: _Rec, front: bool) -> None:
         """Make ``rec`` claimable now: at the top of the head, or the back of the line."""
@@ -302,13 +308,7 @@ class MemoryStore:
     def _lease(self, q: _Queue, rec: _Rec, now: float, timeout: float, owner: str | None) -> Lease:
         rec.state = _LEASED
         rec.attempts += 1
-        # A claim must not pay a system call: cut tokens from a block of randomness.
-        p = self._tpos
-        if p >= len(self._tokens):
-            self._tokens = os.urandom(4096).hex()
-            p = 0
-        self._tpos = p + 16
-        rec.token = token = self._tokens[p : p + 16]
+        rec.token = token = (self._tokens or self._refill_tokens()).pop()
         rec.leased_by = owner
         rec.leased_at = now
         rec.lease_expires_at = exp = now + timeout
@@ -317,7 +317,26 @@ class MemoryStore:
             rec.event(now, "claimed", owner)
         q.leased += 1
         self._schedule(q, rec, exp)
-        return _new(Lease, (rec.key, rec.value, token, rec.attempts, exp, rec.snapshot()))
+        key, value, attempts = rec.key, rec.value, rec.attempts
+        msg = _new(
+            Message,
+            (
+                rec.id,
+                key,
+                value,
+                rec.priority,
+                _LEASED,
+                attempts,
+                rec.created_at,
+                rec.available_at,
+                exp,
+                owner,
+                rec.last_error,
+                rec.history,
+                rec.max_attempts,
+            ),
+        )
+        return _new(Lease, (key, value, token, attempts, exp, msg))
 
     def _held(self, q: _Queue, name: str, lease: Lease, now: float) -> _Rec:
         """Fencing: the record ``lease`` holds at ``now``, or LeaseLost."""
@@ -364,14 +383,34 @@ class MemoryStore:
                 and (not maxsize or len(q.by_key) < maxsize)
             ):
                 # The common case, kept short: a new message, ready now.
-                self._ids += 1
+                self._ids += 1  # inlined _new_id(): this is the hot path
                 mid = self._idp + str(self._ids)
-                rec = _Rec(mid, mid if key is None else key, req, now, now)
-                q.by_key[rec.key] = rec
+                if key is None:
+                    key = mid
+                rec = _Rec(mid, key, req, now, now)
+                q.by_key[key] = rec
                 q.by_id[mid] = rec
                 self._enqueue(q, rec, False)
-                msg = rec.snapshot()
-                ready_key: str | None = rec.key
+                # The snapshot from what we know: cheaper than reading the record back.
+                msg = _new(
+                    Message,
+                    (
+                        mid,
+                        key,
+                        req.value,
+                        req.priority,
+                        _READY,
+                        0,
+                        now,
+                        now,
+                        None,
+                        None,
+                        None,
+                        (),
+                        req.max_attempts,
+                    ),
+                )
+                ready_key: str | None = key
                 due = None
             else:
                 msg, ready_key, due = self._put(q, queue, req, now, maxsize)
@@ -588,7 +627,7 @@ class MemoryStore:
         self._acquire()
         try:
             q = self._queues.get(queue) or self._q(queue)
-            woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
+            woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else None
             rec = q.by_id.get(lease.message.id)
             if (
                 rec is None
@@ -609,9 +648,10 @@ class MemoryStore:
                 _msg, follow_key, due = self._insert(q, req._replace(key=rec.key), now, fid)
         finally:
             self._release()
-        self._wake(queue, woken)
         n = self.notifier
         if n.waiting:
+            if woken:
+                n.ready_many(queue, woken)
             if follow_key is not None:
                 n.ready(queue, follow_key)
             elif due is not None:
