@@ -66,7 +66,7 @@ def main() -> None:
             )
         stats = q.stats()
         print(f"left: ready={stats.ready} leased={stats.leased} dead={stats.dead}")
-        assert len(done) == 21 and stats.dead == 1 and tries["user-13"] == 3
+        assert len(done) == 20 and stats.dead == 1 and tries["user-13"] == 3
 
 
 if __name__ == "__main__":
