@@ -231,3 +231,19 @@ def test_closing_one_queue_leaves_others_on_the_store_working(make_queue):
     second.put("b", key="b")
     third = make_queue()  # opened after the close: still the same store
     assert sorted(third.keys()) == ["a", "b"]
+
+
+def test_history_records_news_only(make_queue, clock):
+    # DESIGN §11: the ordinary put and first claim are not news (created_at and
+    # attempts tell them); releases, redeliveries and expiries are.
+    q = make_queue(lease_timeout=10)
+    assert q.put("x", key="k").history == ()
+    lease = q.get(block=False)
+    assert lease.message.history == ()
+    assert q.peek("k").history == ()
+    q.release(lease, error="boom")
+    assert [e.kind for e in q.peek("k").history] == ["released"]
+    lease = q.get(block=False)
+    assert [e.kind for e in lease.message.history] == ["released", "claimed"]
+    clock.advance(10)
+    assert [e.kind for e in q.peek("k").history] == ["released", "claimed", "expired"]

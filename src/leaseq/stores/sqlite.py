@@ -417,8 +417,8 @@ class SQLiteStore:
         params: list[tuple[Any, ...]] = []
         out: list[Message] = []
         append_param, append_msg = params.append, out.append
-        hist_text = f'[[{now!r},"put",null]]'
-        history = (_new(Event, (now, "put", None)),)
+        hist_text = "[]"  # the put itself is not news (DESIGN §11)
+        history: tuple[Event, ...] = ()
         base = new_id()
         ready = Q.ST_READY
         for i, req in enumerate(reqs):
@@ -461,7 +461,7 @@ class SQLiteStore:
         plain = not req.delay and req.at is None
         avail = now if plain else rules.available_at(now, req.delay, req.at)
         due = avail <= now
-        hist = f'[[{now!r},"put",null]]'
+        hist = "[]"  # the put itself is not news (DESIGN §11)
         params = (
             mid,
             queue,
@@ -490,7 +490,7 @@ class SQLiteStore:
                 None,
                 None,
                 None,
-                (_new(Event, (now, "put", None)),),
+                (),
                 req.max_attempts,
             ),
         )
@@ -609,7 +609,7 @@ class SQLiteStore:
                 None,
                 None,
                 None,
-                (_new(Event, (now, "put", None)),),
+                (),
                 req.max_attempts,
             ),
         )

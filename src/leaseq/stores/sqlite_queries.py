@@ -83,9 +83,12 @@ NEXT_ROWIDS = f"SELECT rowid FROM leaseq_messages WHERE queue = ? AND state = 0 
 
 # A lease's row already carries its future place in the head (expiry time,
 # claim's operation number): an expired lease then needs one column changed.
+# Only a redelivery is news (DESIGN §11); ``attempts`` is the value before this claim.
 _HISTORY_APPEND = (
+    "CASE WHEN attempts = 0 THEN history ELSE "
     f"json_insert(CASE WHEN json_array_length(history) >= {HISTORY_LIMIT} "
-    "THEN json_remove(history, '$[0]') ELSE history END, '$[#]', json_array(?3, 'claimed', ?2))"
+    "THEN json_remove(history, '$[0]') ELSE history END, '$[#]', json_array(?3, 'claimed', ?2)) "
+    "END"
 )
 _CLAIM_SET = (
     "UPDATE leaseq_messages SET state = 2, attempts = attempts + 1, token = ?1, "

@@ -86,7 +86,7 @@ class StoreBase:
                 self._publish(qd, name, now)
         return Message(
             mid, mid if key is None else key, req.value, req.priority, _READY, 0, now, avail,
-            None, None, None, (Event(now, _PUT, None),), ma,
+            None, None, None, (), ma,
         )  # fmt: skip
 
     @staticmethod
@@ -101,7 +101,7 @@ class StoreBase:
         """Record an event of a live message (after its current lease's claim)."""
         lease = None
         if e.kind == "l" and e.token is not None and e.claimed is not None:
-            lease = (e.token, F.dec_t(e.claimed), e.owner)
+            lease = (e.token, F.dec_t(e.claimed), e.owner, e.attempts)
             if e.state is _READY and e.exp is not None:  # expired: that happened first
                 N.record(qd, e.mid, "n" in e.flags, (Event(F.dec_t(e.exp), "expired", None),),
                          lease=lease)  # fmt: skip
@@ -223,7 +223,7 @@ class StoreBase:
         previous error, else the reason)."""
         lease = None
         if e.kind == "l" and e.token is not None and e.claimed is not None:
-            lease = (e.token, F.dec_t(e.claimed), e.owner)
+            lease = (e.token, F.dec_t(e.claimed), e.owner, e.attempts)
         N.record(
             qd, e.mid, "n" in e.flags, (Event(now, "dead", reason),), error=error,
             fallback=reason, lease=lease,

@@ -16,7 +16,6 @@ from leaseq.stores.file._base import (
     _DEAD,
     _LEASED,
     _NOLOCK,
-    _PUT,
     _READY,
     StoreBase,
     _enc,
@@ -133,7 +132,7 @@ class Claims(StoreBase):
         event = Event(now, "released", "resumed by its owner") if resumed else None
         N.record(
             qd, ln.mid, "n" in ln.flags, (event or Event(F.dec_t(ln.exp), "expired", None),),
-            lease=(ln.token, F.dec_t(ln.claimed), F.decode_owner(ln.owner_enc)),
+            lease=(ln.token, F.dec_t(ln.claimed), F.decode_owner(ln.owner_enc), ln.attempts),
         )  # fmt: skip
         flags = N.with_notes_flag(name).split(".")[3]
         new = F.leased_name(
@@ -183,13 +182,14 @@ class Claims(StoreBase):
             self._quarantine(qd, new, now, f"undecodable: {type(exc).__name__}: {exc}")
             return None
         qd.held[token] = new
-        put, claimed = Event(rec.created_at, _PUT, None), Event(now, "claimed", owner)
+        # Only redeliveries are news (DESIGN §11): the first claim records nothing.
+        claimed = (Event(now, "claimed", owner),) if attempts > 1 else ()
         if "n" in flags:
             notes = N.read_notes(qd, mid)
-            history = (put, *notes.events, claimed)[-HISTORY_LIMIT:]
+            history = (*notes.events, *claimed)[-HISTORY_LIMIT:]
             last_error = notes.last_error
         else:
-            history, last_error = (put, claimed), None
+            history, last_error = claimed, None
         msg = _new(Message, (
             mid, rec.key, value, prio, _LEASED, attempts, rec.created_at, F.dec_t(avail), exp,
             owner, last_error, history, ma,

@@ -15,7 +15,6 @@ from leaseq.stores.file import _format as F
 from leaseq.stores.file import _notes as N
 from leaseq.stores.file._base import (
     _DEAD,
-    _PUT,
     _READY,
     StoreBase,
     _enc,
@@ -168,7 +167,7 @@ class Leases(StoreBase):
         avail = now + delay if delay > 0 else now
         notes = N.record(
             qd, ln.mid, "n" in ln.flags, (Event(now, "released", error),), error=error,
-            lease=(ln.token, F.dec_t(ln.claimed), F.decode_owner(ln.owner_enc)),
+            lease=(ln.token, F.dec_t(ln.claimed), F.decode_owner(ln.owner_enc), ln.attempts),
         )  # fmt: skip
         flags = N.with_notes_flag(e.name).split(".")[3]
         new = F.ready_name(ln.prio, front, _enc(avail), next_seq(), ln.attempts, ln.ma, flags,
@@ -190,7 +189,7 @@ class Leases(StoreBase):
         return Message(
             ln.mid, rec.key, value, ln.prio, _READY, ln.attempts, rec.created_at, avail,
             None, None, notes.last_error,
-            (Event(rec.created_at, _PUT, None), *notes.events)[-HISTORY_LIMIT:], ln.ma,
+            notes.events[-HISTORY_LIMIT:], ln.ma,
         )  # fmt: skip
 
     def dead_letter(
@@ -248,7 +247,7 @@ class Leases(StoreBase):
             msg = Message(
                 e.mid, rec.key, self.codec.unpack(rec.payload), e.prio, _READY, attempts,
                 rec.created_at, avail, None, None, notes.last_error,
-                (Event(rec.created_at, _PUT, None), *notes.events)[-HISTORY_LIMIT:], e.ma,
+                notes.events[-HISTORY_LIMIT:], e.ma,
             )  # fmt: skip
         if self.notifier.waiting:
             qd.mark_own()

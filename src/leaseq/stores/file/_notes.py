@@ -53,11 +53,12 @@ def write_notes(qd: QDir, mid: str, notes: Notes) -> None:
 
 
 def claim_events(
-    notes: Notes, token: str | None, claimed: float, owner: str | None
+    notes: Notes, token: str | None, claimed: float, owner: str | None, attempt: int
 ) -> tuple[Event, ...]:
     """The "claimed" event of the current lease, unless the notes already have it
-    (a claim is recorded in its file name, not in the notes: that would cost a write)."""
-    if token is None or notes.claim == token:
+    (a claim is recorded in its file name, not in the notes: that would cost a write)
+    or it is the first delivery (not news: ``attempts`` tells it)."""
+    if token is None or notes.claim == token or attempt <= 1:
         return ()
     return (Event(claimed, "claimed", owner),)
 
@@ -70,10 +71,10 @@ def record(
     *,
     error: Any = None,
     fallback: str | None = None,
-    lease: tuple[str, float, str | None] | None = None,
+    lease: tuple[str, float, str | None, int] | None = None,
 ) -> Notes:
     """Append events (after the current lease's claim, when ``lease`` = (token,
-    claimed, owner) is given) and the error, if any, to a message's notes;
+    claimed, owner, attempt) is given) and the error, if any, to a message's notes;
     ``fallback`` becomes the last error when there was none."""
     old = read_notes(qd, mid) if has_notes else EMPTY
     claimed = () if lease is None else claim_events(old, *lease)

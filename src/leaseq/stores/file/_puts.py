@@ -13,7 +13,6 @@ from leaseq.stores.base import PutRequest
 from leaseq.stores.file import _format as F
 from leaseq.stores.file import _notes as N
 from leaseq.stores.file._base import (
-    _PUT,
     _READY,
     StoreBase,
     _dir,
@@ -146,5 +145,5 @@ class Puts(StoreBase):
             self._renamed(qd, e, new, now)
         return Message(
             fid, key, req.value, req.priority, _READY, 0, now, now, None, None, None,
-            (Event(now, _PUT, None),), req.max_attempts,
+            (), req.max_attempts,
         )  # fmt: skip

@@ -124,11 +124,11 @@ def _value(codec: Any, payload: bytes) -> Any:
 
 
 def _message(e: Entry, rec: F.Record, value: Any, notes: Notes) -> Message:
-    history: tuple[Event, ...] = (Event(rec.created_at, "put", None), *notes.events)
+    history: tuple[Event, ...] = notes.events  # the put itself is not news
     last_error = notes.last_error
     if e.kind == "l" and e.claimed is not None and e.exp is not None:
         # The lease's own events live in its file name: claimed, then expired or dead.
-        history += claim_events(notes, e.token, F.dec_t(e.claimed), e.owner)
+        history += claim_events(notes, e.token, F.dec_t(e.claimed), e.owner, e.attempts)
         expired = Event(F.dec_t(e.exp), "expired", None)
         if e.state is _READY and expired not in history:
             history += (expired,)
