@@ -3,7 +3,8 @@
 Usage: ``python scripts/unasync.py`` (write) or ``--check`` (exit 1 when stale).
 The rules are plain token substitutions, so the generated code reads like the
 source; lines between ``# unasync: sync-only begin``/``end`` markers are
-comments in the async source and code in the sync output.
+comments in the async source and code in the sync output; lines between
+``# unasync: async-only begin``/``end`` are left out of the sync output.
 """
 
 from __future__ import annotations
@@ -13,9 +14,28 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "leaseq"
-PAIRS = [("_async/queue.py", "_sync/queue.py")]
+# Substitutions for the postgresql:// store's primitives only (applied before SUBS).
+PG_SUBS = [
+    (r"\bAsyncConnectionPool\b", "ConnectionPool"),
+    (r"\bAsyncPostgresCore\b", "PostgresCore"),
+    (r"\bpsycopg\.AsyncConnection\b", "psycopg.Connection"),
+    (r"\basyncio\.Lock\b", "threading.Lock"),
+    (r"^import asyncio$", "import threading"),
+]
+# (async source, generated file, title[, extra substitutions]), paths under src/leaseq.
+PAIRS: list[tuple[Any, ...]] = [
+    ("_async/queue.py", "_sync/queue.py", "``Queue``: the sync, thread-safe face"),
+    ("_async/worker.py", "_sync/worker.py", "``Engine``: the thread-based worker loop"),
+    (
+        "stores/postgres/_aio.py",
+        "stores/postgres/_sync.py",
+        "The sync primitives of ``postgresql://``",
+        PG_SUBS,
+    ),
+]
 
 SUBS = [
     (r"\basync def\b", "def"),
@@ -26,17 +46,16 @@ SUBS = [
     (r"__aexit__", "__exit__"),
     (r"\bAsyncLeaseContext\b", "LeaseContext"),
     (r"\bAsyncQueue\b", "Queue"),
+    (r"\bAsyncEngine\b", "Engine"),
+    (r"\bleaseq\._async\.queue\b", "leaseq._sync.queue"),
     (r"\bAsyncWaiter\b", "ThreadWaiter"),
-    (
-        r"_face\.InlineStore\(store\) if store\.inline else _face\.ThreadedStore\(store\)",
-        "_face.SyncStore(store)",
-    ),
+    (r"_face\.async_primitives\(store\)", "_face.SyncStore(store)"),
     (r"\(async face\)", "(sync face, thread-safe)"),
     (r"Callable\[\[\], Awaitable\[(.*?)\]\]", r"Callable[[], \1]"),
     (r"from collections\.abc import Awaitable, Callable", "from collections.abc import Callable"),
 ]
 HEADER = (
-    '"""``Queue``: the sync, thread-safe face. GENERATED from ``leaseq/_async/{src}``\n'
+    '"""{title}. GENERATED from ``leaseq/{src}``\n'
     "by ``scripts/unasync.py`` — do not edit; edit the async source and run\n"
     '``make generate``."""\n'
 )
@@ -54,12 +73,25 @@ def _sync_only(text: str) -> str:
     return pattern.sub(lambda m: uncomment(m), text)
 
 
-def convert(text: str, src_name: str) -> str:
+def _drop_async_only(text: str) -> str:
+    pattern = re.compile(
+        r"^[ \t]*# unasync: async-only begin\n(?:.*\n)*?[ \t]*# unasync: async-only end\n",
+        re.M,
+    )
+    return pattern.sub("", text)
+
+
+def convert(
+    text: str, src_name: str, title: str, extra: list[tuple[str, str]] | None = None
+) -> str:
     # Replace the module docstring with the generated header.
-    text = re.sub(r'\A""".*?"""\n', HEADER.format(src=src_name), text, count=1, flags=re.S)
+    text = re.sub(
+        r'\A""".*?"""\n', HEADER.format(src=src_name, title=title), text, count=1, flags=re.S
+    )
     text = _sync_only(text)
-    for pattern, repl in SUBS:
-        text = re.sub(pattern, repl, text)
+    text = _drop_async_only(text)
+    for pattern, repl in [*(extra or []), *SUBS]:
+        text = re.sub(pattern, repl, text, flags=re.M)
     return text
 
 
@@ -68,6 +100,16 @@ def _format(text: str) -> str:
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if ruff is None:
         raise SystemExit("ruff is needed to generate the sync face: pip install -e '.[dev]'")
+    # Renamed imports may sort differently: sort them the way ``ruff check`` wants.
+    sorted_text = subprocess.run(
+        [ruff, "check", "--select", "I", "--fix", "--quiet", "--stdin-filename", "gen.py", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT.parent.parent,
+    ).stdout
+    text = sorted_text or text
     done = subprocess.run(
         [ruff, "format", "--stdin-filename", "queue.py", "-"],
         input=text,
@@ -82,8 +124,9 @@ def _format(text: str) -> str:
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
-    for src, dst in PAIRS:
-        out = _format(convert((ROOT / src).read_text(), Path(src).name))
+    for src, dst, title, *extra in PAIRS:
+        text = (ROOT / src).read_text()
+        out = _format(convert(text, src, title, extra[0] if extra else None))
         target = ROOT / dst
         if check:
             if not target.exists() or target.read_text() != out:

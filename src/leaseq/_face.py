@@ -23,6 +23,10 @@ from leaseq.stores.base import PutRequest, Store
 __all__ = ["Settings", "ThreadedStore", "open_for_queue", "put_request"]
 
 _OVERFLOW = ("block", "reject")
+#: ``ack(result=...)``'s "no result given" (None is a result).
+UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "UNSET"})()
+#: How long the results ledger keeps an outcome unless the queue says otherwise.
+DEFAULT_RESULT_TTL = 7 * 86400.0
 _new = tuple.__new__
 
 
@@ -73,6 +77,27 @@ def settings(
         clock=clock,
         fake_clock=isinstance(clock, SubscribableClock),
     )
+
+
+def check_subscribers(name: str, subscribers: Any) -> tuple[str, ...]:
+    """``subscribers=[...]``: distinct non-empty names, each a queue ``<name>.<sub>``."""
+    if subscribers is None:
+        return ()
+    if isinstance(subscribers, str):
+        raise TypeError("subscribers must be a list of names, not one string")
+    subs = tuple(subscribers)
+    for sub in subs:
+        if not isinstance(sub, str) or not sub:
+            raise ValueError(f"queue {name!r}: subscriber names must be non-empty strings")
+    if len(set(subs)) != len(subs):
+        raise ValueError(f"queue {name!r}: subscriber names must be distinct, got {subs}")
+    return subs
+
+
+def check_result_ttl(ttl: float | None) -> float | None:
+    if ttl is None:
+        return None
+    return rules.check_seconds("result_ttl", ttl, positive=True)
 
 
 def open_for_queue(store: str | Store, serializer: Any) -> tuple[Store, bool]:
@@ -197,6 +222,20 @@ class InlineStore:
 
     def shutdown(self) -> None:
         pass
+
+
+def async_primitives(store: Store) -> Any:
+    """The async face's view of a store: awaitable primitives plus ``shutdown()``.
+
+    A store with a native async client (PostgreSQL, Redis) offers
+    ``async_primitives()``: an object with the same primitives as coroutines and
+    a sync ``shutdown()``. Otherwise in-memory stores run inline on the loop and
+    blocking ones on a dedicated thread.
+    """
+    native = getattr(store, "async_primitives", None)
+    if native is not None:
+        return native()
+    return InlineStore(store) if store.inline else ThreadedStore(store)
 
 
 class SyncStore:

@@ -5,7 +5,9 @@ A store owns one ``Notifier``. Faces register *waiters* in channels:
 * ``get``  channel per queue: a put wakes **one** get-waiter (the most recent:
   a warm thread/task), never all of them;
 * ``take`` channel per (queue, key): only waiters of that key are woken;
-* ``put``  channel per queue: an ack/dead-letter wakes one blocked producer.
+* ``put``  channel per queue: an ack/dead-letter wakes one blocked producer;
+* ``result`` channel per (queue, key): an outcome recorded for that key
+  (``settled``) wakes its ``q.result(key)`` waiters.
 
 Time: the oldest waiter of a get/put channel (its *head*) also sleeps no
 longer than the store's next due moment (a delayed message falling due, a
@@ -62,7 +64,10 @@ class ThreadWaiter(Waiter):
     def signal(self) -> None:
         if not self.signaled:
             self.signaled = True
-            self._lock.release()
+            # A signal that arrived after a timed-out wait and before ``rearm`` left
+            # the lock released: a binary semaphore, so never release it twice.
+            if self._lock.locked():
+                self._lock.release()
 
     def wait(self, timeout: float | None) -> bool:
         """Block until signalled or ``timeout`` real seconds pass; True when signalled."""
@@ -136,16 +141,22 @@ class Notifier:
         self._get: dict[str, Channel] = {}
         self._put: dict[str, Channel] = {}
         self._take: dict[tuple[str, str], Channel] = {}
+        self._result: dict[tuple[str, str], Channel] = {}
+
+    def _table(self, kind: str) -> dict[Any, Channel]:
+        if kind == "take":
+            return self._take
+        if kind == "result":
+            return self._result
+        return self._get if kind == "get" else self._put
 
     # -- registration (faces) ------------------------------------------------------
     def _channel(self, kind: str, queue: str, key: str | None) -> Channel:
-        if kind == "take":
+        table = self._table(kind)
+        name: Any = queue
+        if kind in ("take", "result"):
             assert key is not None
-            table: dict[Any, Channel] = self._take
-            name: Any = (queue, key)
-        else:
-            table = self._get if kind == "get" else self._put
-            name = queue
+            name = (queue, key)
         ch = table.get(name)
         if ch is None:
             ch = table[name] = OrderedDict()
@@ -194,10 +205,9 @@ class Notifier:
             if waiter.channel is None:
                 return
             kind, queue, key = waiter.slot
-            name: Any = (queue, key) if kind == "take" else queue
-            table: dict[Any, Channel] = (
-                self._take if kind == "take" else self._get if kind == "get" else self._put
-            )
+            keyed = kind in ("take", "result")
+            name: Any = (queue, key) if keyed else queue
+            table = self._table(kind)
             ch = table.get(name)
             was_head = not waiter.popped and ch is not None and next(iter(ch)) is waiter
             if ch is not None and not waiter.popped:
@@ -217,7 +227,7 @@ class Notifier:
                     nxt.signal()
                 elif was_head:
                     next(iter(ch)).signal()
-            elif ch is not None and kind == "take":
+            elif ch is not None and keyed:
                 del table[name]  # one channel per key: drop it when empty
         if last and self._watch is not None:
             self._watch(False)
@@ -259,6 +269,14 @@ class Notifier:
                     if w.wake_at > due:
                         w.signal()
 
+    def settled(self, queue: str, key: str) -> None:
+        """An outcome was recorded for ``key``: wake its ``result`` waiters."""
+        with self._lock:
+            ch = self._result.get((queue, key))
+            if ch:
+                for w in ch:
+                    w.signal()
+
     def space(self, queue: str, n: int = 1) -> None:
         """The live count went down: wake up to ``n`` blocked producers."""
         with self._lock:
@@ -278,10 +296,11 @@ class Notifier:
                         w = next(reversed(ch))
                         w.hinted = True
                         w.signal()
-            for (name, _key), tch in self._take.items():
-                if queue is None or name == queue:
-                    for w in tch:
-                        w.signal()
+            for keyed in (self._take, self._result):
+                for (name, _key), tch in keyed.items():
+                    if queue is None or name == queue:
+                        for w in tch:
+                            w.signal()
 
     def wake_all(self, queue: str) -> None:
         """Wake every waiter of ``queue`` (a queue object closed: its waiters must see it)."""
@@ -291,15 +310,16 @@ class Notifier:
                 if ch:
                     for w in ch:
                         w.signal()
-            for (name, _key), tch in self._take.items():
-                if name == queue:
-                    for w in tch:
-                        w.signal()
+            for keyed in (self._take, self._result):
+                for (name, _key), tch in keyed.items():
+                    if name == queue:
+                        for w in tch:
+                            w.signal()
 
     def clock_moved(self, now: float) -> None:
         """A test clock moved to ``now``: waiters whose due moment passed recheck."""
         with self._lock:
-            for table in (self._get, self._put, self._take):
+            for table in (self._get, self._put, self._take, self._result):
                 for ch in table.values():
                     for w in ch:
                         if w.wake_at <= now:

@@ -106,3 +106,16 @@ class Full(LeaseqError, _stdlib_queue.Full):
 
 class Closed(LeaseqError):
     """The queue (or its store) has been closed."""
+
+
+class DeadLettered(LeaseqError):
+    """``q.result(key)``: the key's work ended in the dead letters, not in a result."""
+
+    def __init__(self, queue: str, key: str, error: str | None) -> None:
+        super().__init__(
+            f"queue {queue!r}: key {key!r} went to the dead letters ({error or 'no reason'}); "
+            "inspect them with dead_letters() and requeue_dead() to run it again"
+        )
+        self.queue = queue
+        self.key = key
+        self.error = error

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from leaseq import _face
 from leaseq._core import rules
-from leaseq._core.model import Lease, Message, QueueStats, State
+from leaseq._core.model import Lease, Message, Outcome, QueueStats, State
 from leaseq._waiting import AsyncWaiter
-from leaseq.errors import Closed, Empty, Full, LeaseLost, MessageNotFound
+from leaseq.errors import (
+    Closed,
+    ConfigurationError,
+    DeadLettered,
+    Empty,
+    Full,
+    LeaseLost,
+    MessageNotFound,
+)
 from leaseq.stores.base import PutRequest, Store
 
 __all__ = ["AsyncLeaseContext", "AsyncQueue"]
@@ -30,6 +38,8 @@ _monotonic = time.monotonic
 _MIN_SLEEP = 0.001  # a due moment already passed: recheck soon, never spin
 _new = tuple.__new__
 _U = "update"
+_UNSET: Any = _face.UNSET
+_RESULT_POLL = 0.25  # result waiters also recheck this often: a lost wake-up costs latency only
 
 
 class AsyncQueue:
@@ -52,6 +62,8 @@ class AsyncQueue:
         overflow: str = "block",
         serializer: Any = None,
         clock: Callable[[], float] | None = None,
+        subscribers: Sequence[str] | None = None,
+        result_ttl: float | None = _face.DEFAULT_RESULT_TTL,
     ) -> None:
         self._settings = s = _face.settings(
             name=name,
@@ -61,6 +73,8 @@ class AsyncQueue:
             overflow=overflow,
             clock=clock,
         )
+        self._subscribers = _face.check_subscribers(s.name, subscribers)
+        self._result_ttl = _face.check_result_ttl(result_ttl)
         self._store, self._owns_store = _face.open_for_queue(store, serializer)
         self._inline = bool(self._store.inline)
         self._aio: Any = self._async_store(self._store)
@@ -78,7 +92,7 @@ class AsyncQueue:
 
     @staticmethod
     def _async_store(store: Store) -> Any:
-        return _face.InlineStore(store) if store.inline else _face.ThreadedStore(store)
+        return _face.async_primitives(store)
 
     # -- properties ----------------------------------------------------------------
     @property
@@ -90,6 +104,26 @@ class AsyncQueue:
     def store(self) -> Store:
         """The store object this queue uses."""
         return self._store
+
+    @property
+    def subscribers(self) -> tuple[str, ...]:
+        """The subscriber names ``publish`` copies into (``<name>.<subscriber>`` queues)."""
+        return self._subscribers
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock message times follow (epoch seconds)."""
+        return self._clock
+
+    @property
+    def lease_timeout(self) -> float:
+        """Seconds a lease lasts unless a call says otherwise."""
+        return self._lease_timeout
+
+    @property
+    def max_attempts(self) -> int | None:
+        """Attempts a message put by this queue gets before it dies (None: unbounded)."""
+        return self._max_attempts
 
     @property
     def maxsize(self) -> int:
@@ -125,9 +159,14 @@ class AsyncQueue:
         if_in_flight: str = "update",
         block: bool = True,
         timeout: float | None = None,
+        connection: Any = None,
     ) -> Message:
         """Store one message and return it; atomic. With a key, at most one live
         message per key: ``if_ready``/``if_in_flight`` say what a second put does.
+
+        ``connection``: enqueue inside that open database transaction (PostgreSQL:
+        a psycopg connection of the store's database), so the message exists iff the
+        caller's transaction commits; it never blocks on ``maxsize`` (``Full``).
 
         Raises ``KeyExists``/``KeyInFlight`` (policy ``reject``), ``Full`` when
         ``maxsize`` is reached and ``overflow="reject"`` or ``block=False`` or the
@@ -151,6 +190,8 @@ class AsyncQueue:
             _face.check_timeout(timeout)
         if self._closed:
             raise self._closed_error()
+        if connection is not None:
+            return await self._put_in(connection, req)
         now = self._clock() if self._explicit_clock else None
         try:
             if self._inline:
@@ -161,6 +202,18 @@ class AsyncQueue:
             if not block or self._settings.overflow == "reject":
                 raise
         return await self._wait_put(req, timeout)
+
+    async def _put_in(self, connection: Any, req: PutRequest) -> Message:
+        put_in = getattr(self._aio, "put_in", None)
+        if put_in is None:
+            raise ConfigurationError(
+                f"put(connection=...) needs a store that joins your transaction "
+                f"(postgresql://), not {self._store.url}"
+            )
+        msg: Message = await put_in(
+            connection, self._name, req, now=self._now(), maxsize=self._maxsize
+        )
+        return msg
 
     async def _wait_put(self, req: PutRequest, timeout: float | None) -> Message:
         async def attempt() -> Message | None:
@@ -338,6 +391,8 @@ class AsyncQueue:
         remaining: float | None,
     ) -> float | None:
         """How long to sleep: until the deadline, or the next due moment if we watch it."""
+        if kind == "result":
+            return _RESULT_POLL if remaining is None else min(_RESULT_POLL, remaining)
         if not (head or kind == "take"):
             return remaining
         due: float | None = await self._aio.next_due(
@@ -355,15 +410,23 @@ class AsyncQueue:
         return until_due if remaining is None else min(until_due, remaining)
 
     # -- lease operations ----------------------------------------------------------
-    async def ack(self, lease: Lease) -> None:
+    async def ack(self, lease: Lease, *, result: Any = _UNSET) -> None:
         """Finish the leased message: it is deleted (a buffered follow-up becomes READY).
-        Raises ``LeaseLost`` when the token no longer holds it."""
+        Raises ``LeaseLost`` when the token no longer holds it.
+
+        With ``result=``, the key's outcome (succeeded, with that value) goes to the
+        results ledger in the same atomic step, so ``result(key)`` returns it and an
+        idempotent worker never runs the key again while the ledger keeps it.
+        """
         if type(lease) is not Lease:
             _check_lease(lease)
         if self._closed:
             raise self._closed_error()
         now = self._clock() if self._explicit_clock else None
-        if self._inline:
+        if result is not _UNSET:
+            outcome = self._outcome(lease.key, "succeeded", result, None)
+            await self._aio.ack(self._name, lease, now=now, outcome=outcome)
+        elif self._inline:
             self._store.ack(self._name, lease, now=now)
         else:
             await self._aio.ack(self._name, lease, now=now)
@@ -400,15 +463,100 @@ class AsyncQueue:
         return new
 
     async def dead_letter(
-        self, lease: Lease, *, error: BaseException | str | None = None
+        self,
+        lease: Lease,
+        *,
+        error: BaseException | str | None = None,
+        record: bool = False,
     ) -> Message:
         """Move the leased message to the dead letters with ``error`` as its reason.
-        Raises ``LeaseLost``."""
+        With ``record=True`` the key's outcome (failed, with the error) goes to the
+        results ledger in the same atomic step. Raises ``LeaseLost``."""
         _check_lease(lease)
+        text = _error_text(error)
+        outcome = self._outcome(lease.key, "failed", None, text) if record else None
         msg: Message = await self._aio.dead_letter(
-            self._name, lease, now=self._now(), error=_error_text(error)
+            self._name, lease, now=self._now(), error=text, outcome=outcome
         )
         return msg
+
+    def _outcome(self, key: str, status: str, value: Any, error: str | None) -> Outcome:
+        at = self._clock()
+        ttl = self._result_ttl
+        return Outcome(key, status, value, error, at, None if ttl is None else at + ttl)
+
+    # -- results ledger and pub/sub ------------------------------------------------
+    async def outcome(self, key: str) -> Outcome | None:
+        """The key's recorded outcome (see ``ack(result=)``), or None. Reads only."""
+        if type(key) is not str:
+            raise TypeError(f"key must be a str, not {type(key).__name__}")
+        got: Outcome | None = await self._aio.get_outcome(self._name, key, now=self._now())
+        return got
+
+    async def result(self, key: str, *, block: bool = True, timeout: float | None = None) -> Any:
+        """The value the key's work succeeded with; waits (up to ``timeout``, total)
+        until an outcome is recorded. Raises ``DeadLettered`` when the work died
+        with ``record=True``, ``Empty`` when no outcome came in time. Durable
+        stores keep values through their serializer (JSON: tuples come back as lists).
+        """
+        got = await self.outcome(key)
+        if got is None:
+            if not block:
+                raise Empty(f"queue {self._name!r}: no result for key {key!r} yet")
+
+            async def attempt() -> Outcome | None:
+                return await self.outcome(key)
+
+            try:
+                got = await self._wait("result", key, attempt, _face.check_timeout(timeout))
+            except Empty:
+                raise Empty(
+                    f"queue {self._name!r}: no result for key {key!r} within {timeout}s"
+                ) from None
+        if got.status != "succeeded":
+            raise DeadLettered(self._name, key, got.error)
+        return got.value
+
+    async def prune_results(self) -> int:
+        """Remove outcomes past their ``result_ttl``; return how many."""
+        n: int = await self._aio.prune_outcomes(self._name, before=self._clock())
+        return n
+
+    async def publish(
+        self,
+        value: Any,
+        *,
+        key: str | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+        at: float | None = None,
+        if_ready: str = "update",
+        if_in_flight: str = "update",
+    ) -> list[Message]:
+        """Put one copy of ``value`` into each subscriber's queue (``<name>.<subscriber>``),
+        all or none: if any copy is refused (``KeyExists``, ``KeyInFlight``,
+        ``Full`` at ``maxsize``), no copy is written and that error is raised.
+        Returns the copies in subscriber order."""
+        if not self._subscribers:
+            raise ConfigurationError(
+                f"queue {self._name!r} has no subscribers: open it with "
+                "subscribers=['billing', ...] to publish"
+            )
+        req = _face.put_request(
+            value, key, priority, delay, at, if_ready, if_in_flight, self._max_attempts
+        )
+        items = [(f"{self._name}.{sub}", req) for sub in self._subscribers]
+        out: list[Message] = await self._aio.publish(items, now=self._now(), maxsize=self._maxsize)
+        return out
+
+    def worker(self, handler: Any = None, **options: Any) -> Any:
+        """``leaseq.Worker(self, handler, **options)``; without a handler, a decorator:
+        ``@q.worker(concurrency=4)`` turns a function into that worker."""
+        from leaseq.worker import Worker
+
+        if handler is None:
+            return lambda fn: Worker(self, fn, **options)
+        return Worker(self, handler, **options)
 
     def lease(
         self, *, timeout: float | None = None, lease_timeout: float | None = None
@@ -510,10 +658,25 @@ class AsyncQueue:
         self._notifier.wake_all(self._name)
         if self._settings.fake_clock:
             self._clock.unsubscribe(self._clock_moved)  # type: ignore[attr-defined]
+        # unasync: async-only begin
+        aclose = getattr(self._aio, "aclose", None)
+        if aclose is not None:  # a native async client (PostgreSQL, Redis) closes here
+            await aclose()
+        # unasync: async-only end
         self._aio.shutdown()
         if self._owns_store:
             self._store.close()
 
+    # unasync: async-only begin
+    async def _end_of_loop(self) -> None:
+        """The event loop this queue ran on is about to end (``Worker.run`` made it):
+        native async clients close what belongs to that loop; the queue stays open
+        and a later loop gets fresh connections."""
+        detach = getattr(self._aio, "detach", None)
+        if detach is not None:
+            await detach()
+
+    # unasync: async-only end
     async def __aenter__(self) -> AsyncQueue:
         return self
 

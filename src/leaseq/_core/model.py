@@ -12,7 +12,16 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["HISTORY_LIMIT", "Event", "Lease", "Message", "QueueStats", "State"]
+__all__ = [
+    "HISTORY_LIMIT",
+    "Event",
+    "Lease",
+    "Message",
+    "Outcome",
+    "QueueStats",
+    "State",
+    "new_message",
+]
 
 #: How many events a message's history keeps (the newest ones).
 HISTORY_LIMIT = 16
@@ -71,6 +80,25 @@ class Message(NamedTuple):
         return None
 
 
+def new_message(
+    mid: str,
+    key: str,
+    value: Any,
+    priority: int,
+    now: float,
+    available_at: float,
+    max_attempts: int | None,
+    history: tuple[Event, ...] = (),
+) -> Message:
+    """The snapshot of a message a put just created (READY, no attempts yet): what
+    every store returns from a put without reading the message back."""
+    return tuple.__new__(
+        Message,
+        (mid, key, value, priority, State.READY, 0, now, available_at, None, None, None, history,
+         max_attempts),
+    )  # fmt: skip
+
+
 class Lease(NamedTuple):
     """Proof of holding one message: valid while ``token`` matches and time < ``expires_at``."""
 
@@ -85,6 +113,29 @@ class Lease(NamedTuple):
     def id(self) -> str:
         """The leased message's id."""
         return self.message.id
+
+
+class Outcome(NamedTuple):
+    """A key's recorded outcome in the queue's results ledger (``idempotent=True``
+    workers, ``q.result(key)``).
+
+    Written by ``ack``/``dead_letter`` in the same atomic step as the message's
+    removal, so a key is either still live or settled with its outcome, never
+    run-and-forgotten. ``status`` is ``"succeeded"`` (``value`` is the handler's
+    return value) or ``"failed"`` (``error`` says why it died). The ledger keeps
+    an outcome until ``expires_at`` (None: until pruned).
+    """
+
+    key: str
+    status: str
+    value: Any = None
+    error: str | None = None
+    recorded_at: float = 0.0
+    expires_at: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from leaseq._core.model import State
+from leaseq._core.model import QueueStats, State
 from leaseq.errors import LeaseLost
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "check_priority",
     "decide_put",
     "logical_state",
+    "logical_stats",
 ]
 
 MIN_PRIORITY = -1000
@@ -146,6 +149,53 @@ def after_expiry(attempts: int, max_attempts: int | None) -> State:
     if max_attempts is not None and attempts >= max_attempts:
         return State.DEAD
     return State.READY
+
+
+def logical_stats(
+    counts: Sequence[Any], leased_rows: Iterable[Sequence[Any]], now: float
+) -> QueueStats:
+    """``QueueStats`` at ``now`` for a store that writes expiry lazily.
+
+    ``counts`` is what the store counts by its stored state: (ready, oldest ready
+    ``available_at``, delayed and due, oldest delayed ``available_at``, delayed not
+    due, dead). Each leased row is (attempts, max_attempts, lease_expires_at,
+    leased_at, owner[, follow-up due time]): an expired lease counts as READY, or
+    DEAD when it used its last attempt, and then its buffered follow-up (when the
+    store knows its due time) takes its place.
+    """
+    ready, min_ready, due, min_due, delayed, dead = counts
+    oldest = [a for a in (min_ready, min_due if due else None) if a is not None]
+    leased = 0
+    leased_since: float | None = None
+    by_owner: dict[str, int] = {}
+    for row in leased_rows:
+        attempts, max_attempts, exp, leased_at, owner = row[:5]
+        if exp > now:
+            leased += 1
+            leased_since = leased_at if leased_since is None else min(leased_since, leased_at)
+            by_owner[owner or ""] = by_owner.get(owner or "", 0) + 1
+        elif after_expiry(attempts, max_attempts) is State.DEAD:
+            dead += 1
+            follow_due = row[5] if len(row) > 5 else None
+            if follow_due is not None and follow_due <= now:
+                ready += 1
+                oldest.append(follow_due)
+            elif follow_due is not None:
+                delayed += 1
+        else:
+            ready += 1
+            oldest.append(exp)
+    ready += due
+    return QueueStats(
+        ready=ready,
+        delayed=delayed,
+        leased=leased,
+        dead=dead,
+        total=ready + delayed + leased + dead,
+        oldest_ready_age=None if not oldest else now - min(oldest),
+        oldest_leased_age=None if leased_since is None else now - leased_since,
+        by_owner=by_owner,
+    )
 
 
 def after_release(attempts: int, max_attempts: int | None) -> State:

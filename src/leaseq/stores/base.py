@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
-from leaseq._core.model import Lease, Message, QueueStats, State
+from leaseq._core.model import Lease, Message, Outcome, QueueStats, State
 
 __all__ = ["PutRequest", "Store"]
 
@@ -111,8 +111,15 @@ class Store(Protocol):
         """Set the lease's expiry to ``now + seconds``; return the new Lease (same token)."""
         ...
 
-    def ack(self, queue: str, lease: Lease, *, now: float | None) -> None:
-        """Delete the leased message (and make its buffered follow-up READY)."""
+    def ack(
+        self, queue: str, lease: Lease, *, now: float | None, outcome: Outcome | None = None
+    ) -> None:
+        """Delete the leased message (and make its buffered follow-up READY).
+
+        With ``outcome``, record it in the queue's results ledger under
+        ``outcome.key`` in the same atomic step (replacing an older outcome of
+        that key): a crash leaves either both done or neither.
+        """
         ...
 
     def release(
@@ -130,9 +137,36 @@ class Store(Protocol):
         ...
 
     def dead_letter(
-        self, queue: str, lease: Lease, *, now: float | None, error: str | None = None
+        self,
+        queue: str,
+        lease: Lease,
+        *,
+        now: float | None,
+        error: str | None = None,
+        outcome: Outcome | None = None,
     ) -> Message:
-        """Move the leased message to DEAD with ``error`` as its reason."""
+        """Move the leased message to DEAD with ``error`` as its reason; with
+        ``outcome``, record it in the same atomic step (as ``ack`` does)."""
+        ...
+
+    def publish(
+        self, items: Sequence[tuple[str, PutRequest]], *, now: float | None, maxsize: int = 0
+    ) -> list[Message]:
+        """Apply one put per ``(queue, request)`` pair, across queues, all or none.
+
+        The same rules as ``put`` for each queue (``maxsize`` bounds each target
+        queue); if any put is refused, none is applied and the error is raised.
+        """
+        ...
+
+    def get_outcome(self, queue: str, key: str, *, now: float | None) -> Outcome | None:
+        """The key's recorded outcome, or None (never recorded, pruned, or
+        ``expires_at <= now``). Never changes anything."""
+        ...
+
+    def prune_outcomes(self, queue: str, *, before: float) -> int:
+        """Remove outcomes whose ``expires_at`` is at or before ``before``; return
+        how many. ``purge`` leaves the ledger alone; this is how it shrinks."""
         ...
 
     def requeue_dead(

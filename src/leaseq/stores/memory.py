@@ -11,6 +11,12 @@ Structures (per queue):
   released-to-front and expired messages) and the *line* (FIFO). Put,
   claim, take(key), ack, release, extend and dead-letter are O(1); finding the
   top priority is a bisect over the distinct priorities in use (at most 2001);
+  a level that empties stays listed until a claim meets it (at most one empty
+  ``_Level`` per priority ever used is kept until then);
+* a record is a plain 20-slot list (``_ID``, ``_KEY``... index it): cheaper to
+  build and free than an object, and the put+get+ack cycle makes one each time;
+* ``outcomes`` (per store, by queue then key): the results ledger, written
+  under the same lock as the ack or dead-letter that settles the key;
 * ``timers``: one heap of (due time, op sequence) for delayed messages and
   lease expiries, with lazy deletion (a generation number per message) and
   compaction, so nothing is retained after an ack.
@@ -30,12 +36,13 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from heapq import heappush
 from typing import Any
 from urllib.parse import SplitResult
 
 from leaseq._core import rules
 from leaseq._core.ids import process_prefix
-from leaseq._core.model import HISTORY_LIMIT, Event, Lease, Message, QueueStats, State
+from leaseq._core.model import HISTORY_LIMIT, Event, Lease, Message, Outcome, QueueStats, State
 from leaseq._waiting import Notifier
 from leaseq.errors import Closed, Full, KeyExists, KeyInFlight, MessageNotFound
 from leaseq.stores.base import PutRequest
@@ -72,79 +79,57 @@ def open_memory(parts: SplitResult, **options: Any) -> MemoryStore:
         return store
 
 
-class _Rec:
-    """A message as the store holds it (mutable; snapshots are ``Message`` tuples)."""
+# A message as the store holds it: a plain list indexed by the constants below.
+# Building a 20-item list costs well under half of a ``__slots__`` object's
+# ``__init__`` (and its deallocation), and every put makes one. The first 13
+# slots are ``Message``'s fields in order, so a snapshot is one slice.
+_Rec = list[Any]
+(
+    _ID,
+    _KEY,
+    _VALUE,
+    _PRIORITY,
+    _STATE,
+    _ATTEMPTS,
+    _CREATED_AT,
+    _AVAILABLE_AT,
+    _LEASE_EXPIRES_AT,  # float | None
+    _LEASED_BY,  # str | None
+    _LAST_ERROR,  # str | None
+    _HISTORY,  # tuple[Event, ...]: only the eventful, see model.Message
+    _MAX_ATTEMPTS,
+    _LEASED_AT,
+    _TOKEN,  # str | None
+    _FOLLOW,  # buffered follow-up (PutRequest, its id) | None
+    _FRONT,  # join the head (not the line) when its timer fires
+    _GEN,  # bumped on every transition: invalidates timer entries
+    _WHERE,  # the head or line OrderedDict holding it, or None
+    _DEAD_AT,  # float | None
+) = range(20)
+assert _MAX_ATTEMPTS == 12  # _snapshot reads slots 0..12 as Message's fields
 
-    __slots__ = (
-        "attempts",
-        "available_at",
-        "created_at",
-        "dead_at",
-        "follow",
-        "front",
-        "gen",
-        "history",
-        "id",
-        "key",
-        "last_error",
-        "lease_expires_at",
-        "leased_at",
-        "leased_by",
-        "max_attempts",
-        "priority",
-        "state",
-        "token",
-        "value",
-        "where",
+
+def _new_rec(mid: str, key: str, req: PutRequest, now: float, avail: float) -> _Rec:
+    # Keep in step with the inlined copy in MemoryStore.put.
+    return [
+        mid, key, req.value, req.priority, _READY, 0, now, avail, None, None, None, (),
+        req.max_attempts, 0.0, None, None, False, 0, None, None,
+    ]  # fmt: skip
+
+
+def _event(rec: _Rec, at: float, kind: str, detail: str | None = None) -> None:
+    h = rec[_HISTORY]
+    if len(h) >= HISTORY_LIMIT:
+        h = h[1 - HISTORY_LIMIT :]
+    rec[_HISTORY] = (*h, _new(Event, (at, kind, detail)))
+
+
+def _snapshot(rec: _Rec) -> Message:
+    # Thirteen loads into a tuple: cheaper than slicing (a list, then a copy).
+    r = rec
+    return _new(
+        Message, (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12])
     )
-
-    def __init__(self, mid: str, key: str, req: PutRequest, now: float, avail: float) -> None:
-        self.id = mid
-        self.key = key
-        self.value = req.value
-        self.priority = req.priority
-        self.state = _READY
-        self.attempts = 0
-        self.created_at = now
-        self.available_at = avail
-        self.lease_expires_at: float | None = None
-        self.leased_at = 0.0
-        self.leased_by: str | None = None
-        self.last_error: str | None = None
-        self.history: tuple[Event, ...] = ()  # only the eventful: see model.Message
-        self.max_attempts = req.max_attempts
-        self.token: str | None = None
-        self.follow: tuple[PutRequest, str] | None = None  # buffered follow-up (req, its id)
-        self.front = False  # join the head (not the line) when its timer fires
-        self.gen = 0  # bumped on every transition: invalidates timer entries
-        self.where: OrderedDict[str, _Rec] | None = None  # the head or line holding it
-        self.dead_at: float | None = None
-
-    def event(self, at: float, kind: str, detail: str | None = None) -> None:
-        h = self.history
-        if len(h) >= HISTORY_LIMIT:
-            h = h[1 - HISTORY_LIMIT :]
-        self.history = (*h, _new(Event, (at, kind, detail)))
-
-    def snapshot(self) -> Message:
-        return _new(
-            Message,
-            (
-                self.id,
-                self.key,
-                self.value,
-                self.priority,
-                self.state,
-                self.attempts,
-                self.created_at,
-                self.available_at,
-                self.lease_expires_at,
-                self.leased_by,
-                self.last_error,
-                self.history,
-                self.max_attempts,
-            ),
-        )
 
 
 class _Level:
@@ -164,7 +149,10 @@ class _Queue:
         self.by_key: dict[str, _Rec] = {}
         self.by_id: dict[str, _Rec] = {}
         self.levels: dict[int, _Level] = {}
-        self.prios: list[int] = []  # negated priorities with a non-empty level, sorted
+        # Negated priorities of the levels in ``levels``, sorted. A level that empties
+        # stays listed until a claim finds it empty at the top (lazy: a queue that
+        # drains and refills pays no bisect per put).
+        self.prios: list[int] = []
         self.ready = 0  # messages in heads and lines
         self.leased = 0  # messages in state LEASED (expired or not)
         self.timers: list[tuple[float, int, int, _Rec]] = []  # (due, seq, gen, rec)
@@ -194,6 +182,7 @@ class MemoryStore:
         # Tokens: a claim must not pay a system call, so they are cut in batches
         # from one block of randomness and popped under our lock.
         self._tokens: list[str] = []
+        self._outcomes: dict[str, dict[str, Outcome]] = {}
         _stores.add(self)
 
     # -- helpers -------------------------------------------------------------------
@@ -216,39 +205,44 @@ class MemoryStore:
 
     def _enqueue(self, q: _Queue, rec: _Rec, front: bool) -> None:
         """Make ``rec`` claimable now: at the top of the head, or the back of the line."""
-        p = rec.priority
-        level = q.levels.get(p)
-        if level is None:
-            level = q.levels[p] = _Level()
-        if not level.head and not level.line:
-            bisect.insort(q.prios, -p)
+        p = rec[_PRIORITY]
+        level = q.levels.get(p) or self._new_level(q, p)
         if front:
             od = level.head
-            od[rec.key] = rec
-            od.move_to_end(rec.key, last=False)
+            od[rec[_KEY]] = rec
+            od.move_to_end(rec[_KEY], last=False)
         else:
             od = level.line
-            od[rec.key] = rec
-        rec.where = od
+            od[rec[_KEY]] = rec
+        rec[_WHERE] = od
         q.ready += 1
 
+    @staticmethod
+    def _new_level(q: _Queue, p: int) -> _Level:
+        level = q.levels[p] = _Level()
+        bisect.insort(q.prios, -p)
+        return level
+
     def _dequeue(self, q: _Queue, rec: _Rec) -> None:
-        """Take ``rec`` out of its head or line."""
-        od = rec.where
+        """Take ``rec`` out of its head or line (its level stays listed: see ``prios``)."""
+        od = rec[_WHERE]
         assert od is not None
-        del od[rec.key]
-        rec.where = None
+        del od[rec[_KEY]]
+        rec[_WHERE] = None
         q.ready -= 1
-        level = q.levels[rec.priority]
-        if not level.head and not level.line:
-            q.prios.remove(-rec.priority)
 
     def _schedule(self, q: _Queue, rec: _Rec, due: float) -> None:
-        q.seq += 1
-        heapq.heappush(q.timers, (due, q.seq, rec.gen, rec))
-        # Compaction keeps stale entries (acked leases...) from piling up.
-        if len(q.timers) > 64 and len(q.timers) > 4 * (q.leased + len(q.by_key) - q.ready):
-            q.timers = [t for t in q.timers if t[3].gen == t[2]]
+        q.seq = seq = q.seq + 1
+        timers = q.timers
+        heappush(timers, (due, seq, rec[_GEN], rec))
+        if len(timers) > 64:
+            self._compact(q)
+
+    @staticmethod
+    def _compact(q: _Queue) -> None:
+        # Keeps stale entries (acked leases...) from piling up.
+        if len(q.timers) > 4 * (q.leased + len(q.by_key) - q.ready):
+            q.timers = [t for t in q.timers if t[3][_GEN] == t[2]]
             heapq.heapify(q.timers)
 
     def _advance(self, q: _Queue, now: float) -> list[str]:
@@ -259,81 +253,97 @@ class MemoryStore:
         woken: list[str] = []
         while timers and timers[0][0] <= now:
             due, _seq, gen, rec = heapq.heappop(timers)
-            if rec.gen != gen:
+            if rec[_GEN] != gen:
                 continue
-            rec.gen += 1
-            if rec.state is _LEASED:
+            rec[_GEN] += 1
+            if rec[_STATE] is _LEASED:
                 self._expire(q, rec, due)
-                if rec.state is _READY:
-                    woken.append(rec.key)
+                follow = q.by_key.get(rec[_KEY])
+                if follow is not None and follow[_WHERE] is not None:
+                    woken.append(rec[_KEY])  # back in line, or its follow-up took its place
             else:
-                self._enqueue(q, rec, rec.front)
-                rec.front = False
-                woken.append(rec.key)
+                self._enqueue(q, rec, rec[_FRONT])
+                rec[_FRONT] = False
+                woken.append(rec[_KEY])
         return woken
 
     def _expire(self, q: _Queue, rec: _Rec, at: float) -> None:
         # The token stays on the record, so its holder learns "expired", not "released".
         q.leased -= 1
-        rec.leased_by = None
-        if rules.after_expiry(rec.attempts, rec.max_attempts) is _DEAD:
-            self._kill(q, rec, at, "lease_expired")
+        rec[_LEASED_BY] = None
+        if rules.after_expiry(rec[_ATTEMPTS], rec[_MAX_ATTEMPTS]) is _DEAD:
+            self._kill(q, rec, at, "lease_expired")  # a follow-up is READY: see _advance
             return
-        rec.event(at, "expired")
+        _event(rec, at, "expired")
         self._back_in_line(q, rec, at, front=True)
 
     def _back_in_line(self, q: _Queue, rec: _Rec, now: float, *, front: bool) -> None:
         """A held message returns (release or expiry); a buffered follow-up's value wins."""
-        rec.state = _READY
-        rec.lease_expires_at = None
-        if rec.follow is not None:
-            rec.value = rec.follow[0].value
-            rec.follow = None
-        rec.available_at = now
+        rec[_STATE] = _READY
+        rec[_LEASE_EXPIRES_AT] = None
+        if rec[_FOLLOW] is not None:
+            rec[_VALUE] = rec[_FOLLOW][0].value
+            rec[_FOLLOW] = None
+        rec[_AVAILABLE_AT] = now
         self._enqueue(q, rec, front)
 
-    def _kill(self, q: _Queue, rec: _Rec, now: float, reason: str) -> None:
+    def _kill(
+        self, q: _Queue, rec: _Rec, now: float, reason: str
+    ) -> tuple[str | None, float | None]:
         """Move to DEAD. The reason goes to the history (``Message.dead_reason``);
-        ``last_error`` keeps the last error, or the reason when there was none."""
-        rec.state = _DEAD
-        rec.dead_at = now
-        rec.lease_expires_at = None
-        if rec.last_error is None:
-            rec.last_error = reason
-        rec.event(now, "dead", reason)
-        rec.follow = None
-        del q.by_key[rec.key]
-        q.dead[rec.id] = rec
+        ``last_error`` keeps the last error, or the reason when there was none.
+
+        A buffered follow-up is news the producer wants delivered: it becomes a
+        fresh message of the key (its own id, no attempts). Returns (key made
+        ready now, due time if the follow-up is delayed) for wake-ups."""
+        rec[_STATE] = _DEAD
+        rec[_DEAD_AT] = now
+        rec[_LEASE_EXPIRES_AT] = None
+        if rec[_LAST_ERROR] is None:
+            rec[_LAST_ERROR] = reason
+        _event(rec, now, "dead", reason)
+        follow, rec[_FOLLOW] = rec[_FOLLOW], None
+        del q.by_key[rec[_KEY]]
+        q.dead[rec[_ID]] = rec
+        if follow is None:
+            return None, None
+        req, fid = follow
+        _msg, ready_key, due = self._insert(q, req._replace(key=rec[_KEY]), now, fid)
+        return ready_key, due
 
     def _lease(self, q: _Queue, rec: _Rec, now: float, timeout: float, owner: str | None) -> Lease:
-        rec.state = _LEASED
-        rec.attempts += 1
-        rec.token = token = (self._tokens or self._refill_tokens()).pop()
-        rec.leased_by = owner
-        rec.leased_at = now
-        rec.lease_expires_at = exp = now + timeout
-        rec.gen += 1
-        if rec.attempts > 1:  # the first delivery is not news; redeliveries are
-            rec.event(now, "claimed", owner)
+        rec[_STATE] = _LEASED
+        rec[_ATTEMPTS] = attempts = rec[_ATTEMPTS] + 1
+        rec[_TOKEN] = token = (self._tokens or self._refill_tokens()).pop()
+        rec[_LEASED_BY] = owner
+        rec[_LEASED_AT] = now
+        rec[_LEASE_EXPIRES_AT] = exp = now + timeout
+        rec[_GEN] += 1
+        if attempts > 1:  # the first delivery is not news; redeliveries are
+            _event(rec, now, "claimed", owner)
         q.leased += 1
-        self._schedule(q, rec, exp)
-        key, value, attempts = rec.key, rec.value, rec.attempts
+        q.seq = seq = q.seq + 1  # _schedule inlined: a claim is a hot path
+        timers = q.timers
+        heappush(timers, (exp, seq, rec[_GEN], rec))
+        if len(timers) > 64:
+            self._compact(q)
+        key, value = rec[_KEY], rec[_VALUE]
         msg = _new(
             Message,
             (
-                rec.id,
+                rec[_ID],
                 key,
                 value,
-                rec.priority,
+                rec[_PRIORITY],
                 _LEASED,
                 attempts,
-                rec.created_at,
-                rec.available_at,
+                rec[_CREATED_AT],
+                rec[_AVAILABLE_AT],
                 exp,
                 owner,
-                rec.last_error,
-                rec.history,
-                rec.max_attempts,
+                rec[_LAST_ERROR],
+                rec[_HISTORY],
+                rec[_MAX_ATTEMPTS],
             ),
         )
         return _new(Lease, (key, value, token, attempts, exp, msg))
@@ -344,9 +354,9 @@ class MemoryStore:
         rec = q.by_id.get(mid)
         if (
             rec is not None
-            and rec.token == lease.token
-            and rec.lease_expires_at is not None
-            and now < rec.lease_expires_at
+            and rec[_TOKEN] == lease.token
+            and rec[_LEASE_EXPIRES_AT] is not None
+            and now < rec[_LEASE_EXPIRES_AT]
         ):
             return rec
         rules.check_lease(
@@ -355,9 +365,9 @@ class MemoryStore:
             attempt=lease.attempt,
             token=lease.token,
             found=rec is not None,
-            state=None if rec is None else rec.state,
-            held_token=None if rec is None else rec.token,
-            lease_expires_at=None if rec is None else rec.lease_expires_at,
+            state=None if rec is None else rec[_STATE],
+            held_token=None if rec is None else rec[_TOKEN],
+            lease_expires_at=None if rec is None else rec[_LEASE_EXPIRES_AT],
             now=now,
         )
         raise AssertionError("unreachable")  # check_lease raised
@@ -387,10 +397,17 @@ class MemoryStore:
                 mid = self._idp + str(self._ids)
                 if key is None:
                     key = mid
-                rec = _Rec(mid, key, req, now, now)
+                # The record inlined (see _new_rec): a call would cost a frame.
+                p = req.priority
+                line = (q.levels.get(p) or self._new_level(q, p)).line
+                rec = [
+                    mid, key, req.value, p, _READY, 0, now, now, None, None, None,
+                    (), req.max_attempts, 0.0, None, None, False, 0, line, None,
+                ]  # fmt: skip
                 q.by_key[key] = rec
                 q.by_id[mid] = rec
-                self._enqueue(q, rec, False)
+                line[key] = rec  # the back of its line: _enqueue inlined
+                q.ready += 1
                 # The snapshot from what we know: cheaper than reading the record back.
                 msg = _new(
                     Message,
@@ -449,6 +466,36 @@ class MemoryStore:
                 self.notifier.scheduled(queue, due, key)
         return out
 
+    def publish(
+        self, items: Sequence[tuple[str, PutRequest]], *, now: float | None, maxsize: int = 0
+    ) -> list[Message]:
+        assert now is not None
+        by_queue: dict[str, list[PutRequest]] = {}
+        for name, req in items:
+            by_queue.setdefault(name, []).append(req)
+        out: list[Message] = []
+        ready: list[tuple[str, str]] = []
+        dues: list[tuple[str, float, str]] = []
+        with self._lock:
+            for name, reqs in by_queue.items():  # dry-run every queue first: all or none
+                q = self._q(name)
+                self._advance(q, now)
+                self._check_many(q, name, reqs, now, maxsize)
+            for name, req in items:
+                msg, ready_key, due = self._put(self._queues[name], name, req, now, 0)
+                out.append(msg)
+                if ready_key is not None:
+                    ready.append((name, ready_key))
+                if due is not None:
+                    dues.append((name, due, msg.key))
+        n = self.notifier
+        if n.waiting:
+            for name, key in ready:
+                n.ready(name, key)
+            for name, due, key in dues:
+                n.scheduled(name, due, key)
+        return out
+
     def _check_many(
         self, q: _Queue, name: str, reqs: Sequence[PutRequest], now: float, maxsize: int
     ) -> None:
@@ -464,7 +511,7 @@ class MemoryStore:
                 state = seen[key]
             else:
                 rec = q.by_key.get(key)
-                state = None if rec is None else rec.state
+                state = None if rec is None else rec[_STATE]
             action = rules.decide_put(state, req.if_ready, req.if_in_flight)
             if action is rules.PutAction.REJECT_READY:
                 raise KeyExists(name, key)
@@ -493,29 +540,29 @@ class MemoryStore:
                     "ack some, or put with block=True to wait"
                 )
             return self._insert(q, req, now)
-        action = rules.decide_put(rec.state, req.if_ready, req.if_in_flight)
+        action = rules.decide_put(rec[_STATE], req.if_ready, req.if_in_flight)
         A = rules.PutAction
         if action is A.UPDATE:
-            rec.value = req.value
-            rec.event(now, "updated")
+            rec[_VALUE] = req.value
+            _event(rec, now, "updated")
         elif action is A.UPDATE_HELD:
-            rec.value = req.value
-            rec.follow = None
-            rec.event(now, "updated")
+            rec[_VALUE] = req.value
+            rec[_FOLLOW] = None
+            _event(rec, now, "updated")
         elif action is A.REPLACE:
             self._remove_live(q, rec)
             return self._insert(q, req, now)
         elif action is A.BUFFER:
             # One follow-up slot: the newest value wins; it keeps the id it got first.
-            fid = self._new_id() if rec.follow is None else rec.follow[1]
-            rec.follow = (req, fid)
-            rec.event(now, "buffered")
-            return _Rec(fid, rec.key, req, now, now).snapshot(), None, None
+            fid = self._new_id() if rec[_FOLLOW] is None else rec[_FOLLOW][1]
+            rec[_FOLLOW] = (req, fid)
+            _event(rec, now, "buffered")
+            return _snapshot(_new_rec(fid, rec[_KEY], req, now, now)), None, None
         elif action is A.REJECT_READY:
-            raise KeyExists(name, rec.key)
+            raise KeyExists(name, rec[_KEY])
         elif action is A.REJECT_HELD:
-            raise KeyInFlight(name, rec.key)
-        return rec.snapshot(), None, None
+            raise KeyInFlight(name, rec[_KEY])
+        return _snapshot(rec), None, None
 
     def _insert(
         self, q: _Queue, req: PutRequest, now: float, mid: str | None = None
@@ -525,25 +572,25 @@ class MemoryStore:
         avail = (
             now if req.at is None and not req.delay else rules.available_at(now, req.delay, req.at)
         )
-        rec = _Rec(mid, key, req, now, avail)
+        rec = _new_rec(mid, key, req, now, avail)
         q.by_key[key] = rec
         q.by_id[mid] = rec
         if avail <= now:
             self._enqueue(q, rec, False)
-            return rec.snapshot(), key, None
+            return _snapshot(rec), key, None
         self._schedule(q, rec, avail)
-        return rec.snapshot(), None, avail
+        return _snapshot(rec), None, avail
 
     def _remove_live(self, q: _Queue, rec: _Rec) -> None:
         """Forget a live message entirely (replace, purge, ack)."""
-        if rec.where is not None:
+        if rec[_WHERE] is not None:
             self._dequeue(q, rec)
-        if rec.state is _LEASED:
+        if rec[_STATE] is _LEASED:
             q.leased -= 1
-        rec.gen += 1
-        rec.token = None
-        del q.by_key[rec.key]
-        del q.by_id[rec.id]
+        rec[_GEN] += 1
+        rec[_TOKEN] = None
+        del q.by_key[rec[_KEY]]
+        del q.by_id[rec[_ID]]
 
     # -- claims --------------------------------------------------------------------
     def claim(
@@ -564,15 +611,24 @@ class MemoryStore:
                 self._advance(q, now)
             prios = q.prios
             levels = q.levels
-            while prios and len(out) < limit:
-                level = levels[-prios[0]]
+            while prios:
+                p = -prios[0]
+                level = levels[p]
                 od = level.head or level.line
-                rec = od.popitem(last=False)[1]
-                rec.where = None
-                q.ready -= 1
-                if not level.head and not level.line:
+                if not od:  # an emptied level, dropped lazily (see _Queue.prios)
                     del prios[0]
-                out.append(self._lease(q, rec, now, lease_timeout, owner))
+                    del levels[p]
+                    continue
+                rec = od.popitem(last=False)[1]
+                rec[_WHERE] = None
+                q.ready -= 1
+                lease = self._lease(q, rec, now, lease_timeout, owner)
+                if limit == 1:  # get(): the common case, without append and len
+                    out = [lease]
+                    break
+                out.append(lease)
+                if len(out) >= limit:
+                    break
         finally:
             self._release()
         n = self.notifier
@@ -596,7 +652,7 @@ class MemoryStore:
             if q.timers and q.timers[0][0] <= now:
                 self._advance(q, now)
             rec = q.by_key.get(key)
-            if rec is None or rec.where is None:
+            if rec is None or rec[_WHERE] is None:
                 return None
             self._dequeue(q, rec)
             lease = self._lease(q, rec, now, lease_timeout, owner)
@@ -611,16 +667,18 @@ class MemoryStore:
             q = self._q(queue)
             woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
             rec = self._held(q, queue, lease, now)
-            rec.lease_expires_at = exp = now + seconds
-            rec.gen += 1
+            rec[_LEASE_EXPIRES_AT] = exp = now + seconds
+            rec[_GEN] += 1
             self._schedule(q, rec, exp)
-            new = lease._replace(expires_at=exp, message=rec.snapshot())
+            new = lease._replace(expires_at=exp, message=_snapshot(rec))
         self._wake(queue, woken)
         if self.notifier.waiting:  # a shortened lease: waiters may need to wake sooner
             self.notifier.scheduled(queue, exp, lease.key)
         return new
 
-    def ack(self, queue: str, lease: Lease, *, now: float | None) -> None:
+    def ack(
+        self, queue: str, lease: Lease, *, now: float | None, outcome: Outcome | None = None
+    ) -> None:
         assert now is not None
         follow_key = None
         due = None
@@ -631,31 +689,41 @@ class MemoryStore:
             rec = q.by_id.get(lease.message.id)
             if (
                 rec is None
-                or rec.token != lease.token
-                or rec.lease_expires_at is None
-                or now >= rec.lease_expires_at
+                or rec[_TOKEN] != lease.token
+                or rec[_LEASE_EXPIRES_AT] is None
+                or now >= rec[_LEASE_EXPIRES_AT]
             ):
                 rec = self._held(q, queue, lease, now)  # raises LeaseLost with the reason
             # Forget it (it is LEASED, so in no head or line).
-            rec.gen += 1
-            rec.token = None
+            rec[_GEN] += 1
+            timers = q.timers
+            if timers and timers[-1][3] is rec:
+                # Its expiry timer is the heap's last entry (the usual case when one
+                # task cycles): dropping the last entry keeps the heap valid, and
+                # saves carrying a stale entry to the next compaction.
+                timers.pop()
+            rec[_TOKEN] = None
             q.leased -= 1
-            del q.by_key[rec.key]
-            del q.by_id[rec.id]
-            follow = rec.follow
+            del q.by_key[rec[_KEY]]
+            del q.by_id[rec[_ID]]
+            follow = rec[_FOLLOW]
             if follow is not None:
                 req, fid = follow
-                _msg, follow_key, due = self._insert(q, req._replace(key=rec.key), now, fid)
+                _msg, follow_key, due = self._insert(q, req._replace(key=rec[_KEY]), now, fid)
+            if outcome is not None:
+                self._record(queue, outcome)
         finally:
             self._release()
         n = self.notifier
         if n.waiting:
+            if outcome is not None:
+                n.settled(queue, outcome.key)
             if woken:
                 n.ready_many(queue, woken)
             if follow_key is not None:
                 n.ready(queue, follow_key)
             elif due is not None:
-                n.scheduled(queue, due, rec.key)
+                n.scheduled(queue, due, rec[_KEY])
             else:
                 n.space(queue)
 
@@ -674,33 +742,33 @@ class MemoryStore:
             q = self._q(queue)
             woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
             rec = self._held(q, queue, lease, now)
-            rec.gen += 1
+            rec[_GEN] += 1
             q.leased -= 1
-            rec.token = None
-            rec.leased_by = None
+            rec[_TOKEN] = None
+            rec[_LEASED_BY] = None
             if error is not None:
-                rec.last_error = error
-            if rules.after_release(rec.attempts, rec.max_attempts) is _DEAD:
-                self._kill(q, rec, now, "max_attempts")
-                msg = rec.snapshot()
-                ready_key, due, freed = None, None, True
+                rec[_LAST_ERROR] = error
+            if rules.after_release(rec[_ATTEMPTS], rec[_MAX_ATTEMPTS]) is _DEAD:
+                ready_key, due = self._kill(q, rec, now, "max_attempts")
+                msg = _snapshot(rec)
+                freed = ready_key is None and due is None
             else:
-                rec.event(now, "released", error)
+                _event(rec, now, "released", error)
                 freed = False
                 if delay > 0:
-                    rec.state = _READY
-                    rec.lease_expires_at = None
-                    if rec.follow is not None:
-                        rec.value = rec.follow[0].value
-                        rec.follow = None
-                    rec.available_at = due = now + delay
-                    rec.front = front
+                    rec[_STATE] = _READY
+                    rec[_LEASE_EXPIRES_AT] = None
+                    if rec[_FOLLOW] is not None:
+                        rec[_VALUE] = rec[_FOLLOW][0].value
+                        rec[_FOLLOW] = None
+                    rec[_AVAILABLE_AT] = due = now + delay
+                    rec[_FRONT] = front
                     self._schedule(q, rec, due)
                     ready_key = None
                 else:
                     self._back_in_line(q, rec, now, front=front)
-                    ready_key, due = rec.key, None
-                msg = rec.snapshot()
+                    ready_key, due = rec[_KEY], None
+                msg = _snapshot(rec)
         self._wake(queue, woken)
         n = self.notifier
         if n.waiting:
@@ -713,24 +781,70 @@ class MemoryStore:
         return msg
 
     def dead_letter(
-        self, queue: str, lease: Lease, *, now: float | None, error: str | None = None
+        self,
+        queue: str,
+        lease: Lease,
+        *,
+        now: float | None,
+        error: str | None = None,
+        outcome: Outcome | None = None,
     ) -> Message:
         assert now is not None
         with self._lock:
             q = self._q(queue)
             woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else []
             rec = self._held(q, queue, lease, now)
-            rec.gen += 1
+            rec[_GEN] += 1
             q.leased -= 1
-            rec.token = None
-            rec.leased_by = None
-            rec.last_error = error if error is not None else rec.last_error
-            self._kill(q, rec, now, error if error is not None else "dead_lettered")
-            msg = rec.snapshot()
+            rec[_TOKEN] = None
+            rec[_LEASED_BY] = None
+            rec[_LAST_ERROR] = error if error is not None else rec[_LAST_ERROR]
+            reason = error if error is not None else "dead_lettered"
+            ready_key, due = self._kill(q, rec, now, reason)
+            if outcome is not None:
+                self._record(queue, outcome)
+            msg = _snapshot(rec)
         self._wake(queue, woken)
-        if self.notifier.waiting:
-            self.notifier.space(queue)
+        n = self.notifier
+        if n.waiting:
+            if ready_key is not None:
+                n.ready(queue, ready_key)
+            elif due is not None:
+                n.scheduled(queue, due, msg.key)
+            else:
+                n.space(queue)
+            if outcome is not None:
+                n.settled(queue, outcome.key)
         return msg
+
+    # -- results ledger ------------------------------------------------------------
+    def _record(self, queue: str, outcome: Outcome) -> None:
+        ledger = self._outcomes.get(queue)
+        if ledger is None:
+            ledger = self._outcomes[queue] = {}
+        ledger[outcome.key] = outcome
+
+    def get_outcome(self, queue: str, key: str, *, now: float | None) -> Outcome | None:
+        with self._lock:
+            if self.closed:
+                raise Closed(f"store {self.url} is closed; open a new queue")
+            ledger = self._outcomes.get(queue)
+            got = None if ledger is None else ledger.get(key)
+        if got is None or got.expires_at is None or now is None:
+            return got
+        return None if got.expires_at <= now else got
+
+    def prune_outcomes(self, queue: str, *, before: float) -> int:
+        with self._lock:
+            ledger = self._outcomes.get(queue)
+            if not ledger:
+                return 0
+            doomed = [
+                k for k, o in ledger.items() if o.expires_at is not None and o.expires_at <= before
+            ]
+            for k in doomed:
+                del ledger[k]
+            return len(doomed)
 
     def requeue_dead(
         self,
@@ -748,22 +862,22 @@ class MemoryStore:
             rec = q.dead.get(message_id)
             if rec is None:
                 raise MessageNotFound(queue, message_id, "dead letter")
-            if rec.key in q.by_key:
-                raise KeyExists(queue, rec.key)
+            if rec[_KEY] in q.by_key:
+                raise KeyExists(queue, rec[_KEY])
             del q.dead[message_id]
-            q.by_key[rec.key] = rec
-            rec.state = _READY
-            rec.dead_at = None
-            rec.gen += 1
+            q.by_key[rec[_KEY]] = rec
+            rec[_STATE] = _READY
+            rec[_DEAD_AT] = None
+            rec[_GEN] += 1
             if reset_attempts:
-                rec.attempts = 0
-            rec.event(now, "requeued")
-            rec.available_at = avail = now + delay
+                rec[_ATTEMPTS] = 0
+            _event(rec, now, "requeued")
+            rec[_AVAILABLE_AT] = avail = now + delay
             if delay > 0:
                 self._schedule(q, rec, avail)
             else:
                 self._enqueue(q, rec, False)
-            msg = rec.snapshot()
+            msg = _snapshot(rec)
         if self.notifier.waiting:
             if delay > 0:
                 self.notifier.scheduled(queue, avail, msg.key)
@@ -788,13 +902,13 @@ class MemoryStore:
         with self._lock:
             q = self._read(queue, now)
             rec = None if q is None else q.by_id.get(message_id)
-            return None if rec is None else rec.snapshot()
+            return None if rec is None else _snapshot(rec)
 
     def peek_key(self, queue: str, key: str, *, now: float | None) -> Message | None:
         with self._lock:
             q = self._read(queue, now)
             rec = None if q is None else q.by_key.get(key)
-            return None if rec is None else rec.snapshot()
+            return None if rec is None else _snapshot(rec)
 
     def keys(self, queue: str, state: State, *, now: float | None) -> list[str]:
         with self._lock:
@@ -802,17 +916,17 @@ class MemoryStore:
             if q is None:
                 return []
             if state is _DEAD:
-                return [r.key for r in q.dead.values()]
+                return [r[_KEY] for r in q.dead.values()]
             if state is _LEASED:
-                return [k for k, r in q.by_key.items() if r.state is _LEASED]
+                return [k for k, r in q.by_key.items() if r[_STATE] is _LEASED]
             out: list[str] = []
             for p in q.prios:
                 level = q.levels[-p]
                 out.extend(level.head)
                 out.extend(level.line)
-            delayed = [r for r in q.by_key.values() if r.state is _READY and r.where is None]
-            delayed.sort(key=lambda r: (r.available_at, -r.priority))
-            out.extend(r.key for r in delayed)
+            delayed = [r for r in q.by_key.values() if r[_STATE] is _READY and r[_WHERE] is None]
+            delayed.sort(key=lambda r: (r[_AVAILABLE_AT], -r[_PRIORITY]))
+            out.extend(r[_KEY] for r in delayed)
             return out
 
     def count_ready(self, queue: str, *, now: float | None) -> int:
@@ -836,7 +950,7 @@ class MemoryStore:
             for rec in q.dead.values():
                 if limit is not None and len(out) >= limit:
                     break
-                out.append(rec.snapshot())
+                out.append(_snapshot(rec))
             return out
 
     def stats(self, queue: str, *, now: float | None) -> QueueStats:
@@ -850,15 +964,15 @@ class MemoryStore:
             by_owner: dict[str, int] = {}
             delayed = 0
             for rec in q.by_key.values():
-                if rec.state is _LEASED:
-                    age = now - rec.leased_at
+                if rec[_STATE] is _LEASED:
+                    age = now - rec[_LEASED_AT]
                     oldest_leased = age if oldest_leased is None else max(oldest_leased, age)
-                    owner = rec.leased_by or ""
+                    owner = rec[_LEASED_BY] or ""
                     by_owner[owner] = by_owner.get(owner, 0) + 1
-                elif rec.where is None:
+                elif rec[_WHERE] is None:
                     delayed += 1
                 else:
-                    age = now - rec.available_at
+                    age = now - rec[_AVAILABLE_AT]
                     oldest_ready = age if oldest_ready is None else max(oldest_ready, age)
             live = len(q.by_key)
             return QueueStats(
@@ -886,7 +1000,7 @@ class MemoryStore:
             q = self._queues.get(queue)
             if q is None:
                 return 0
-            doomed = [mid for mid, r in q.dead.items() if (r.dead_at or 0.0) <= before]
+            doomed = [mid for mid, r in q.dead.items() if (r[_DEAD_AT] or 0.0) <= before]
             for mid in doomed:
                 del q.dead[mid]
                 del q.by_id[mid]
@@ -899,11 +1013,14 @@ class MemoryStore:
                 return None
             if key is not None:
                 rec = q.by_key.get(key)
-                if rec is None or rec.where is not None:
+                if rec is None or rec[_WHERE] is not None:
                     return None
-                return rec.lease_expires_at if rec.state is _LEASED else rec.available_at
+                due: float | None = rec[
+                    _LEASE_EXPIRES_AT if rec[_STATE] is _LEASED else _AVAILABLE_AT
+                ]
+                return due
             timers = q.timers
-            while timers and timers[0][3].gen != timers[0][2]:
+            while timers and timers[0][3][_GEN] != timers[0][2]:
                 heapq.heappop(timers)  # drop stale entries (acked leases...)
             return timers[0][0] if timers else None
 
