@@ -48,7 +48,8 @@ PUT = [
     "litequeue",
     "huey",
 ]
-GETACK = PUT
+# "leaseq+result": get + ack(result=...), the ack that writes the results ledger too.
+GETACK = [*PUT[:2], "leaseq+result", *PUT[2:]]
 # Slow peers get fewer operations per round (the rate is per operation).
 SLOW = {"persist-queue": 0.15, "localqueue-0.5.0": 0.25, "huey": 0.5}
 
@@ -287,6 +288,14 @@ def _peer(who: str, spec: dict[str, Any]) -> tuple[Any, Any, Any]:
             q.ack(q.get(block=False))
 
         return q.put, get_ack, q.put_many
+    if who == "leaseq+result":  # the ack also records the outcome (one transaction)
+        q = _leaseq_queue(spec)
+
+        def get_ack_result() -> None:
+            lease = q.get(block=False)
+            q.ack(lease, result=lease.value)
+
+        return q.put, get_ack_result, q.put_many
     if who == "localqueue-1.4.1":
         from localqueue import SimpleQueue
 

@@ -41,10 +41,29 @@ __all__ = ["SCHEMA_VERSION", "ChangeWatcher", "Database"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x6C717371  # "lqsq": marks a file as a leaseq store
-#: Scripts that upgrade version N to N + 1 (none yet: version 1 is the first).
-MIGRATIONS: dict[int, str] = {}
+#: Scripts that upgrade version N to N + 1, run in the opening process's
+#: ``BEGIN IMMEDIATE`` transaction (all or nothing). The result must equal a
+#: fresh ``sqlite_schema.sql`` (a test compares the two).
+MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: the results ledger, and a follow-up's id made searchable.
+    1: """
+CREATE INDEX leaseq_followups_id ON leaseq_followups (id);
+CREATE TABLE leaseq_outcomes (
+    queue       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    value       BLOB,
+    error       TEXT,
+    recorded_at REAL NOT NULL,
+    expires_at  REAL,
+    PRIMARY KEY (queue, key)
+) WITHOUT ROWID;
+CREATE INDEX leaseq_outcomes_expiry ON leaseq_outcomes (queue, expires_at)
+    WHERE expires_at IS NOT NULL;
+""",
+}
 
 _BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 _UNAVAILABLE = (10, 13, 14, 15)  # IOERR, FULL, CANTOPEN, PROTOCOL
@@ -389,24 +408,15 @@ class Database:
 
     # -- schema --------------------------------------------------------------------
     def _inspect(self, conn: sqlite3.Connection) -> tuple[int, int, list[str]]:
+        # With the busy retry: a process opening a WAL file that another process is
+        # recovering (or migrating) sees "locked" at once, even on a plain read.
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-                )
-            ]
-        except sqlite3.DatabaseError as exc:
-            if _code(exc) in _NOTADB or "not a database" in str(exc):
-                raise SchemaMismatch(
-                    f"sqlite store {self.label}: the file is not a SQLite database "
-                    "(nor a leaseq store); point the URL at a new or leaseq-created file"
-                ) from exc
-            raise self.error(exc, "cannot read the schema") from exc
-        return int(version), int(app_id), tables
+            return self._transact(conn, "", _schema_facts, ())
+        except SchemaMismatch as exc:
+            raise SchemaMismatch(
+                f"sqlite store {self.label}: the file is not a SQLite database "
+                "(nor a leaseq store); point the URL at a new or leaseq-created file"
+            ) from exc
 
     def _check_schema(self, version: int, app_id: int, tables: list[str]) -> bool:
         """Raise SchemaMismatch for a foreign or newer database; True if it must be created."""
@@ -440,10 +450,7 @@ class Database:
     def _journal(self, conn: sqlite3.Connection) -> None:
         if self.path is None:
             return
-        try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise self.error(exc, "cannot switch to WAL mode") from exc
+        mode = self._transact(conn, "", _wal_mode, ())
         if str(mode).lower() != "wal":
             raise StoreError(
                 f"sqlite store {self.label}: the database refused WAL mode (got {mode!r}); "
@@ -463,6 +470,23 @@ class Database:
                 conn.execute(statement)
             version += 1
             conn.execute(f"PRAGMA user_version = {version}")
+
+
+def _schema_facts(conn: sqlite3.Connection) -> tuple[int, int, list[str]]:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    return int(version), int(app_id), tables
+
+
+def _wal_mode(conn: sqlite3.Connection) -> str:
+    return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
 
 
 def _execute_all(

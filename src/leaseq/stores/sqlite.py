@@ -38,12 +38,28 @@ an idle waiter costs ~20 wake-ups a second. Elsewhere it polls every 0.5 ms
 after a change, backing off to 2 ms (~500 wake-ups a second while someone
 waits). Nobody waiting: no thread runs.
 
-Limits: counts (``qsize``, ``stats``), key listings and ``purge`` read every
-matching row; the file must be on a local file system (WAL needs shared
-memory); ``now`` is the caller's clock, so processes sharing a file need
-clocks that agree; operation numbers that break ties between equal ``now``
-values are wall-clock nanoseconds, so concurrent operations of different
-processes are ordered by real time.
+Results ledger (``ack``/``dead_letter`` with ``outcome=``): table
+``leaseq_outcomes``, one row per (queue, key), written in the same
+``BEGIN IMMEDIATE`` transaction as the message's delete or death, so a crash
+leaves both or neither (a SIGKILL test checks it); an ack without an outcome
+stays the one-statement fast path. ``publish`` applies puts to several queues
+in one transaction. A buffered follow-up outlives its holder: when the held
+message dies (release or lease expiry on its last attempt, ``dead_letter``),
+the follow-up becomes a fresh READY message of the key (the id its put
+returned, attempts 0), put at the moment of death; reads show it before any
+write applied an expiry. Schema version 2: a version 1 file is upgraded in
+place when first opened (an older leaseq opening it then gets
+``SchemaMismatch``; one that already had it open is not stopped, and mixing
+versions on one file is unsupported and untested).
+
+Limits: the ledger never shrinks by itself (``prune_outcomes`` removes
+expired outcomes; one without ``expires_at`` stays until replaced); counts
+(``qsize``, ``stats``), key listings and ``purge`` read every matching row;
+the file must be on a local file system (WAL needs shared memory); ``now`` is
+the caller's clock, so processes sharing a file need clocks that agree;
+operation numbers that break ties between equal ``now`` values are wall-clock
+nanoseconds, so concurrent operations of different processes are ordered by
+real time.
 """
 
 from __future__ import annotations
@@ -59,7 +75,16 @@ from urllib.parse import SplitResult, parse_qsl, unquote
 
 from leaseq._core import rules
 from leaseq._core.ids import new_id, new_token
-from leaseq._core.model import HISTORY_LIMIT, Event, Lease, Message, QueueStats, State
+from leaseq._core.model import (
+    HISTORY_LIMIT,
+    Event,
+    Lease,
+    Message,
+    Outcome,
+    QueueStats,
+    State,
+    new_message,
+)
 from leaseq._waiting import Notifier
 from leaseq.errors import (
     ConfigurationError,
@@ -286,43 +311,86 @@ class SQLiteStore:
     def _logical(self, conn: Any, queue: str, row: Sequence[Any], now: float) -> list[Any]:
         """The row as it is at ``now`` (an expired lease judged by its expiry), unchanged
         in the database."""
+        return self._logical_pair(conn, queue, row, now)[0]
+
+    def _logical_pair(
+        self, conn: Any, queue: str, row: Sequence[Any], now: float
+    ) -> tuple[list[Any], list[Any] | None]:
+        """``_logical``, and the row of the follow-up that replaces the message when
+        its lease expired on its last attempt while it held one (else None)."""
         out = list(row)
-        if _is_expired(out, now):
-            follow = None
-            if out[Q.R_FOLLOW]:
-                got = conn.execute(Q.FOLLOW_VALUE, (queue, out[Q.R_KEY])).fetchone()
-                follow = None if got is None else got[0]
-            _expire(out, follow)
-        return out
+        if not _is_expired(out, now):
+            return out, None
+        fu = None
+        if out[Q.R_FOLLOW]:
+            fu = conn.execute(Q.FOLLOW_ROW, (queue, out[Q.R_KEY])).fetchone()
+        exp, op = out[Q.R_EXP], -out[Q.R_ORDS]
+        if not _expire(out, None if fu is None else fu[1]) or fu is None:
+            return out, None
+        return out, self._born_row(queue, out[Q.R_KEY], fu, exp, op, now)
+
+    def _born_row(
+        self, queue: str, key: str, fu: Sequence[Any], at: float, seq: int, now: float
+    ) -> list[Any]:
+        """The row ``_reborn`` would insert at ``at`` for follow-up ``fu``, seen at ``now``."""
+        fid, data, priority, delay, due_at, max_attempts = fu
+        req = PutRequest(None, key, priority, delay, due_at, max_attempts=max_attempts)
+        # The INSERT's own parameters, so the read shows exactly what a write stores.
+        params = self._insert_params(queue, fid, key, req, data, at, seq)[0]
+        *_, maxa, created, avail, ord_t, ord_s, history = params
+        row: list[Any] = [None] * (Q.R_HIST + 1)
+        row[Q.R_ID], row[Q.R_KEY], row[Q.R_VALUE], row[Q.R_PRIO] = fid, key, data, priority
+        row[Q.R_STATE] = Q.ST_READY if avail <= now else Q.ST_DELAYED
+        row[Q.R_ATT], row[Q.R_MAXA], row[Q.R_CREATED], row[Q.R_AVAIL] = 0, maxa, created, avail
+        row[Q.R_BAND], row[Q.R_ORDT], row[Q.R_ORDS] = 1, ord_t, ord_s
+        row[Q.R_FOLLOW], row[Q.R_HIST] = 0, history
+        return row
+
+    def _reborn(self, conn: Any, queue: str, key: str, at: float, seq: int, notes: Notes) -> bool:
+        """The message of ``key`` died (its row already saved DEAD): its buffered
+        follow-up, if any, becomes a fresh live message put at ``at`` (its own id,
+        attempts 0), as after an ack. True when there was one."""
+        fu = conn.execute(Q.FOLLOW_TAKE, (queue, key)).fetchone()
+        if fu is None:
+            return False
+        fid, data, priority, delay, due_at, max_attempts = fu
+        req = PutRequest(None, key, priority, delay, due_at, max_attempts=max_attempts)
+        self._insert(conn, queue, req, data, at, seq, notes, fid, key)
+        return True
 
     # -- normalizing (inside write transactions) ----------------------------------------
     def _reap(self, conn: Any, queue: str, row: list[Any], notes: Notes) -> bool:
-        """Write an expired lease's expiry; True when it died."""
+        """Write an expired lease's expiry; True when it died (a follow-up it held
+        then takes its key, put at the expiry time, as logical reads show it)."""
+        key, exp, op = row[Q.R_KEY], row[Q.R_EXP], -row[Q.R_ORDS]
         follow = None
-        if row[Q.R_FOLLOW]:
-            got = conn.execute(Q.FOLLOW_TAKE, (queue, row[Q.R_KEY])).fetchone()
+        if row[Q.R_FOLLOW] and rules.after_expiry(row[Q.R_ATT], row[Q.R_MAXA]) is _READY:
+            got = conn.execute(Q.FOLLOW_TAKE, (queue, key)).fetchone()
             follow = None if got is None else got[1]
+        had_follow = row[Q.R_FOLLOW]
         dead = _expire(row, follow)
-        if dead:
-            conn.execute(Q.FOLLOW_DROP, (queue, row[Q.R_KEY]))
         conn.execute(Q.SAVE, _save_params(row))
-        notes.append((_N_SPACE, 1) if dead else (_N_READY, row[Q.R_KEY]))
+        if not dead:
+            notes.append((_N_READY, key))
+        elif not (had_follow and self._reborn(conn, queue, key, exp, op, notes)):
+            notes.append((_N_SPACE, 1))
         return dead
 
     def _normalize(self, conn: Any, queue: str, now: float, notes: Notes) -> None:
-        """Promote due delayed messages and write expired leases (index range scans)."""
-        for (key,) in conn.execute(Q.PROMOTE, (queue, now)).fetchall():
-            notes.append((_N_READY, key))
+        """Write expired leases and promote due delayed messages (index range scans).
+        Leases first: a follow-up left by a dead lease may be delayed and due already."""
         for row in conn.execute(Q.EXPIRED, (queue, now)).fetchall():
             self._reap(conn, queue, list(row), notes)
+        for (key,) in conn.execute(Q.PROMOTE, (queue, now)).fetchall():
+            notes.append((_N_READY, key))
 
     def _live_row(self, conn: Any, queue: str, key: str, now: float, notes: Notes) -> Any:
         """The key's live row at ``now`` (an expired lease written first), or None."""
         row = conn.execute(Q.LIVE_BY_KEY, (queue, key)).fetchone()
         if row is not None and _is_expired(row, now):
             row = list(row)
-            if self._reap(conn, queue, row, notes):
-                return None
+            if self._reap(conn, queue, row, notes):  # its follow-up may hold the key now
+                return conn.execute(Q.LIVE_BY_KEY, (queue, key)).fetchone()
         return row
 
     # -- put -----------------------------------------------------------------------
@@ -365,6 +433,48 @@ class SQLiteStore:
                 self.notifier.ready_many(queue, ready)
             self._notify(queue, [n for n in notes if n[0] != _N_READY])
         return msgs
+
+    def publish(
+        self, items: Sequence[tuple[str, PutRequest]], *, now: float | None, maxsize: int = 0
+    ) -> list[Message]:
+        """One put per ``(queue, request)``, across queues, in one transaction: all or
+        none (``maxsize`` bounds each target queue)."""
+        encode = self._encode
+        datas = [encode(req.value) for _queue, req in items]
+        if not items:
+            return []
+        t = _now(now)
+        msgs, notes = self._db.write(self._publish_tx, items, datas, t, maxsize)
+        if self.notifier.waiting:
+            for queue, queue_notes in notes.items():
+                self._notify(queue, queue_notes)
+        return msgs
+
+    def _publish_tx(
+        self,
+        conn: Any,
+        items: Sequence[tuple[str, PutRequest]],
+        datas: list[Any],
+        now: float,
+        maxsize: int,
+    ) -> tuple[list[Message], dict[str, Notes]]:
+        seq = self._bump(len(items)) - len(items)
+        notes: dict[str, Notes] = {}
+        rooms: dict[str, list[int] | None] = {}
+        out = []
+        for i, (queue, req) in enumerate(items):
+            queue_notes = notes.setdefault(queue, [])
+            if queue not in rooms:
+                rooms[queue] = (
+                    self._room(conn, queue, now, maxsize, queue_notes) if maxsize else None
+                )
+            room = rooms[queue]
+            out.append(
+                self._put_one(
+                    conn, queue, req, datas[i], now, seq + i + 1, room, maxsize, queue_notes
+                )
+            )
+        return out, notes
 
     def _room(self, conn: Any, queue: str, now: float, maxsize: int, notes: Notes) -> list[int]:
         self._normalize(conn, queue, now, notes)
@@ -431,24 +541,7 @@ class SQLiteStore:
             else:
                 prio, maxa = req.priority, req.max_attempts
                 p = (mid, queue, mid, datas[i], prio, ready, maxa, now, now, now, seq, hist_text)
-                msg = _new(
-                    Message,
-                    (
-                        mid,
-                        mid,
-                        req.value,
-                        prio,
-                        _READY,
-                        0,
-                        now,
-                        now,
-                        None,
-                        None,
-                        None,
-                        history,
-                        maxa,
-                    ),
-                )
+                msg = new_message(mid, mid, req.value, prio, now, now, maxa, history)
             append_param(p)
             append_msg(msg)
         conn.executemany(Q.INSERT, params)
@@ -476,24 +569,7 @@ class SQLiteStore:
             seq,
             hist,
         )
-        msg = _new(
-            Message,
-            (
-                mid,
-                key,
-                req.value,
-                req.priority,
-                _READY,
-                0,
-                now,
-                avail,
-                None,
-                None,
-                None,
-                (),
-                req.max_attempts,
-            ),
-        )
+        msg = new_message(mid, key, req.value, req.priority, now, avail, req.max_attempts)
         return params, msg
 
     def _insert(
@@ -595,24 +671,7 @@ class SQLiteStore:
         ).fetchone()[0]
         row[Q.R_HIST] = _append(row[Q.R_HIST], now, "buffered")
         conn.execute(Q.SET_VALUE, (row[Q.R_VALUE], 1, row[Q.R_HIST], row[Q.R_ROWID]))
-        return _new(
-            Message,
-            (
-                fid,
-                key,
-                req.value,
-                req.priority,
-                _READY,
-                0,
-                now,
-                now,
-                None,
-                None,
-                None,
-                (),
-                req.max_attempts,
-            ),
-        )
+        return new_message(fid, key, req.value, req.priority, now, now, req.max_attempts)
 
     # -- claims --------------------------------------------------------------------
     def claim(
@@ -747,23 +806,51 @@ class SQLiteStore:
         row[Q.R_EXP] = exp
         return lease._replace(expires_at=exp, message=self._message(row))
 
-    def ack(self, queue: str, lease: Lease, *, now: float | None) -> None:
-        """Delete the leased message (its buffered follow-up, if any, becomes live)."""
+    def ack(
+        self, queue: str, lease: Lease, *, now: float | None, outcome: Outcome | None = None
+    ) -> None:
+        """Delete the leased message (its buffered follow-up, if any, becomes live).
+
+        With ``outcome``: recorded in the results ledger in the same transaction
+        (``TypeError`` before anything is written when its value cannot be
+        serialized). Without: one autocommit DELETE when there is no follow-up."""
         t = _now(now)
-        fast = self._db.execute_one(Q.ACK_FAST, (lease.message.id, queue, lease.token, t))[0]
-        if fast:
-            if self.notifier.waiting:
-                self.notifier.space(queue)
-            return
-        notes = self._db.write(self._ack_tx, queue, lease, t)
+        if outcome is None:
+            fast = self._db.execute_one(Q.ACK_FAST, (lease.message.id, queue, lease.token, t))[0]
+            if fast:
+                if self.notifier.waiting:
+                    self.notifier.space(queue)
+                return
+            record = None
+        else:
+            record = self._outcome_params(queue, outcome)
+        notes = self._db.write(self._ack_tx, queue, lease, t, record)
         if self.notifier.waiting:
             self._notify(queue, notes)
+            if outcome is not None:
+                self.notifier.settled(queue, outcome.key)
 
-    def _ack_tx(self, conn: Any, queue: str, lease: Lease, now: float) -> Notes:
+    def _outcome_params(self, queue: str, outcome: Outcome) -> tuple[Any, ...]:
+        data = self._encode(outcome.value)
+        return (
+            queue,
+            outcome.key,
+            outcome.status,
+            data,
+            outcome.error,
+            outcome.recorded_at,
+            outcome.expires_at,
+        )
+
+    def _ack_tx(
+        self, conn: Any, queue: str, lease: Lease, now: float, record: tuple[Any, ...] | None
+    ) -> Notes:
         got = conn.execute(Q.ACK, (lease.message.id, queue, lease.token, now)).fetchone()
         if got is None:
             _lost(queue, lease, conn.execute(Q.BY_ID, (lease.message.id, queue)).fetchone(), now)
             raise AssertionError("unreachable")  # _lost raised
+        if record is not None:
+            conn.execute(Q.OUTCOME_PUT, record)
         key, follow = got
         notes: Notes = []
         if follow:
@@ -809,45 +896,84 @@ class SQLiteStore:
             row[Q.R_ERR] = error
         notes: Notes = []
         if rules.after_release(row[Q.R_ATT], row[Q.R_MAXA]) is _DEAD:
-            if row[Q.R_FOLLOW]:
-                conn.execute(Q.FOLLOW_DROP, (queue, row[Q.R_KEY]))
+            # Its buffered follow-up (a newer put) is not lost: it becomes the key's message.
+            follow = row[Q.R_FOLLOW]
             _kill(row, now, "max_attempts", seq)
-            notes.append((_N_SPACE, 1))
-        else:
-            row[Q.R_HIST] = _append(row[Q.R_HIST], now, "released", error)
-            if row[Q.R_FOLLOW]:
-                got = conn.execute(Q.FOLLOW_TAKE, (queue, row[Q.R_KEY])).fetchone()
-                row[Q.R_VALUE] = row[Q.R_VALUE] if got is None else got[1]
-                row[Q.R_FOLLOW] = 0
-            at = now + delay if delay > 0 else now
-            row[Q.R_STATE] = Q.ST_DELAYED if delay > 0 else Q.ST_READY
-            row[Q.R_AVAIL] = at
-            _place(row, front, at, seq)
-            notes.append((_N_DUE, at, row[Q.R_KEY]) if delay > 0 else (_N_READY, row[Q.R_KEY]))
+            conn.execute(Q.SAVE, _save_params(row))
+            if not (follow and self._reborn(conn, queue, row[Q.R_KEY], now, seq, notes)):
+                notes.append((_N_SPACE, 1))
+            return self._message(row), notes
+        row[Q.R_HIST] = _append(row[Q.R_HIST], now, "released", error)
+        if row[Q.R_FOLLOW]:
+            got = conn.execute(Q.FOLLOW_TAKE, (queue, row[Q.R_KEY])).fetchone()
+            row[Q.R_VALUE] = row[Q.R_VALUE] if got is None else got[1]
+            row[Q.R_FOLLOW] = 0
+        at = now + delay if delay > 0 else now
+        row[Q.R_STATE] = Q.ST_DELAYED if delay > 0 else Q.ST_READY
+        row[Q.R_AVAIL] = at
+        _place(row, front, at, seq)
+        notes.append((_N_DUE, at, row[Q.R_KEY]) if delay > 0 else (_N_READY, row[Q.R_KEY]))
         conn.execute(Q.SAVE, _save_params(row))
         return self._message(row), notes
 
     def dead_letter(
-        self, queue: str, lease: Lease, *, now: float | None, error: str | None = None
+        self,
+        queue: str,
+        lease: Lease,
+        *,
+        now: float | None,
+        error: str | None = None,
+        outcome: Outcome | None = None,
     ) -> Message:
-        """Move the leased message to DEAD with ``error`` as its reason."""
-        msg = self._db.write(self._dead_letter_tx, queue, lease, _now(now), error)
+        """Move the leased message to DEAD with ``error`` as its reason (a buffered
+        follow-up becomes a fresh live message of its key); with ``outcome``,
+        record it in the same transaction."""
+        record = None if outcome is None else self._outcome_params(queue, outcome)
+        msg, notes = self._db.write(self._dead_letter_tx, queue, lease, _now(now), error, record)
         if self.notifier.waiting:
-            self.notifier.space(queue)
+            self._notify(queue, notes)
+            if outcome is not None:
+                self.notifier.settled(queue, outcome.key)
         return msg
 
     def _dead_letter_tx(
-        self, conn: Any, queue: str, lease: Lease, now: float, error: str | None
-    ) -> Message:
+        self,
+        conn: Any,
+        queue: str,
+        lease: Lease,
+        now: float,
+        error: str | None,
+        record: tuple[Any, ...] | None,
+    ) -> tuple[Message, Notes]:
         row = self._held(conn, queue, lease, now)
         seq = self._bump(1)
-        if row[Q.R_FOLLOW]:
-            conn.execute(Q.FOLLOW_DROP, (queue, row[Q.R_KEY]))
+        follow = row[Q.R_FOLLOW]
         if error is not None:
             row[Q.R_ERR] = error
         _kill(row, now, error if error is not None else "dead_lettered", seq)
         conn.execute(Q.SAVE, _save_params(row))
-        return self._message(row)
+        if record is not None:
+            conn.execute(Q.OUTCOME_PUT, record)
+        notes: Notes = []
+        if not (follow and self._reborn(conn, queue, row[Q.R_KEY], now, seq, notes)):
+            notes.append((_N_SPACE, 1))
+        return self._message(row), notes
+
+    # -- results ledger ------------------------------------------------------------
+    def get_outcome(self, queue: str, key: str, *, now: float | None) -> Outcome | None:
+        """The key's recorded outcome; None when absent or ``expires_at <= now``."""
+        got = self._db.read(_scalar_row, Q.OUTCOME_GET, (queue, key), snapshot=False)
+        if got is None:
+            return None
+        status, data, error, recorded_at, expires_at = got
+        if expires_at is not None and expires_at <= _now(now):
+            return None
+        return Outcome(key, status, self._decode(data), error, recorded_at, expires_at)
+
+    def prune_outcomes(self, queue: str, *, before: float) -> int:
+        """Remove outcomes whose ``expires_at`` is at or before ``before``; return how many."""
+        n: int = self._db.write(_rowcount, Q.PRUNE_OUTCOMES, (queue, before))
+        return n
 
     def requeue_dead(
         self,
@@ -898,7 +1024,15 @@ class SQLiteStore:
 
     def _get_message_rx(self, conn: Any, queue: str, mid: str, now: float) -> Message | None:
         row = conn.execute(Q.BY_ID, (mid, queue)).fetchone()
-        return None if row is None else self._message(self._logical(conn, queue, row, now))
+        if row is not None:
+            return self._message(self._logical(conn, queue, row, now))
+        # A buffered follow-up exists once its holder died, even if nothing wrote that yet.
+        got = conn.execute(Q.FOLLOW_KEY_BY_ID, (mid, queue)).fetchone()
+        holder = None if got is None else conn.execute(Q.LIVE_BY_KEY, (queue, got[0])).fetchone()
+        if holder is None:
+            return None
+        born = self._logical_pair(conn, queue, holder, now)[1]
+        return None if born is None else self._message(born)
 
     def peek_key(self, queue: str, key: str, *, now: float | None) -> Message | None:
         """Read the key's live message (READY or LEASED), or None."""
@@ -908,8 +1042,10 @@ class SQLiteStore:
         row = conn.execute(Q.LIVE_BY_KEY, (queue, key)).fetchone()
         if row is None:
             return None
-        row = self._logical(conn, queue, row, now)
-        return None if row[Q.R_STATE] == Q.ST_DEAD else self._message(row)
+        row, born = self._logical_pair(conn, queue, row, now)
+        if row[Q.R_STATE] == Q.ST_DEAD:
+            return None if born is None else self._message(born)
+        return self._message(row)
 
     def keys(self, queue: str, state: State, *, now: float | None) -> list[str]:
         """Keys in ``state`` at ``now``: READY in delivery order then delayed by due time."""
@@ -928,6 +1064,14 @@ class SQLiteStore:
                     leased.append(row[Q.R_KEY])
                 elif rules.after_expiry(row[Q.R_ATT], row[Q.R_MAXA]) is _READY:
                     claimable.append(_order_key(row))
+                elif row[Q.R_FOLLOW]:  # died at expiry: its follow-up holds the key
+                    born = self._logical_pair(conn, queue, row, now)[1]
+                    if born is not None and born[Q.R_STATE] == Q.ST_READY:
+                        claimable.append(_order_key(born))
+                    elif born is not None:
+                        delayed.append(
+                            (born[Q.R_AVAIL], -born[Q.R_PRIO], born[Q.R_ORDS], born[Q.R_KEY])
+                        )
             elif st == Q.ST_DELAYED and row[Q.R_AVAIL] > now:
                 delayed.append((row[Q.R_AVAIL], -row[Q.R_PRIO], row[Q.R_ORDS], row[Q.R_KEY]))
             else:
@@ -1024,6 +1168,15 @@ def _scalar(conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
     return conn.execute(sql, params).fetchone()[0]
 
 
+def _scalar_row(conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
+    return conn.execute(sql, params).fetchone()
+
+
+def _rowcount(conn: Any, sql: str, params: tuple[Any, ...]) -> int:
+    n: int = conn.execute(sql, params).rowcount
+    return n
+
+
 def _order_key(row: Sequence[Any]) -> tuple[Any, ...]:
     """A claimable row's place in the delivery order, ending with its key."""
     return (-row[Q.R_PRIO], row[Q.R_BAND], row[Q.R_ORDT], row[Q.R_ORDS], row[Q.R_KEY])
@@ -1044,34 +1197,8 @@ def _lost(queue: str, lease: Lease, row: Sequence[Any] | None, now: float) -> No
 
 
 def _stats_rx(conn: Any, queue: str, now: float) -> QueueStats:
-    ready, min_ready, due, min_delayed, delayed, dead = conn.execute(
-        Q.COUNTS, (queue, now)
-    ).fetchone()
-    oldest: list[float] = [a for a in (min_ready, min_delayed if due else None) if a is not None]
-    leased = 0
-    leased_since: float | None = None
-    by_owner: dict[str, int] = {}
-    for attempts, max_attempts, exp, leased_at, owner in conn.execute(Q.LEASED_ROWS, (queue,)):
-        if exp > now:
-            leased += 1
-            leased_since = leased_at if leased_since is None else min(leased_since, leased_at)
-            by_owner[owner or ""] = by_owner.get(owner or "", 0) + 1
-        elif rules.after_expiry(attempts, max_attempts) is _DEAD:
-            dead += 1
-        else:
-            ready += 1
-            oldest.append(exp)
-    ready += due
-    return QueueStats(
-        ready=ready,
-        delayed=delayed,
-        leased=leased,
-        dead=dead,
-        total=ready + delayed + leased + dead,
-        oldest_ready_age=None if not oldest else now - min(oldest),
-        oldest_leased_age=None if leased_since is None else now - leased_since,
-        by_owner=by_owner,
-    )
+    counts = conn.execute(Q.COUNTS, (queue, now)).fetchone()
+    return rules.logical_stats(counts, conn.execute(Q.LEASED_ROWS, (queue,)), now)
 
 
 def _next_due_rx(conn: Any, queue: str, now: float, key: str | None) -> float | None:

@@ -141,6 +141,12 @@ FOLLOW_TAKE = (
     "RETURNING id, value, priority, delay, at, max_attempts"
 )
 FOLLOW_VALUE = "SELECT value FROM leaseq_followups WHERE queue = ? AND key = ?"
+#: A follow-up as FOLLOW_TAKE returns it, without taking it (logical reads).
+FOLLOW_ROW = (
+    "SELECT id, value, priority, delay, at, max_attempts FROM leaseq_followups "
+    "WHERE queue = ? AND key = ?"
+)
+FOLLOW_KEY_BY_ID = "SELECT key FROM leaseq_followups WHERE id = ? AND queue = ?"
 FOLLOW_DROP = "DELETE FROM leaseq_followups WHERE queue = ? AND key = ?"
 
 # -- reads -------------------------------------------------------------------------
@@ -166,14 +172,21 @@ COUNTS = (
     "AND available_at > ?2), "
     "(SELECT count(*) FROM leaseq_messages WHERE queue = ?1 AND state = 3)"
 )
+#: Leases with, for one that holds a buffered follow-up, when that follow-up
+#: would be due if the lease died at its expiry (else NULL).
 LEASED_ROWS = (
-    "SELECT attempts, max_attempts, lease_expires_at, leased_at, leased_by "
-    "FROM leaseq_messages WHERE queue = ? AND state = 2"
+    "SELECT m.attempts, m.max_attempts, m.lease_expires_at, m.leased_at, m.leased_by, "
+    "coalesce(f.at, m.lease_expires_at + f.delay) FROM leaseq_messages m "
+    "LEFT JOIN leaseq_followups f ON m.follow = 1 AND f.queue = m.queue AND f.key = m.key "
+    "WHERE m.queue = ? AND m.state = 2"
 )
 COUNT_LIVE = "SELECT count(*) FROM leaseq_messages WHERE queue = ? AND live_key IS NOT NULL"
+#: Expired leases that died and left no follow-up in their place (one that
+#: left a follow-up is replaced by it: the live count stays).
 COUNT_EXPIRED_EXHAUSTED = (
     "SELECT count(*) FROM leaseq_messages WHERE queue = ? AND state = 2 "
-    "AND lease_expires_at <= ? AND max_attempts IS NOT NULL AND attempts >= max_attempts"
+    "AND lease_expires_at <= ? AND max_attempts IS NOT NULL AND attempts >= max_attempts "
+    "AND follow = 0"
 )
 COUNT_READY = (
     "SELECT "
@@ -181,7 +194,13 @@ COUNT_READY = (
     "(SELECT count(*) FROM leaseq_messages WHERE queue = ?1 AND state = 1 "
     "AND available_at <= ?2) + "
     "(SELECT count(*) FROM leaseq_messages WHERE queue = ?1 AND state = 2 "
-    "AND lease_expires_at <= ?2 AND (max_attempts IS NULL OR attempts < max_attempts))"
+    "AND lease_expires_at <= ?2 AND (max_attempts IS NULL OR attempts < max_attempts)) + "
+    # an expired lease that died leaves its follow-up, put at the expiry time
+    "(SELECT count(*) FROM leaseq_messages m JOIN leaseq_followups f "
+    "ON f.queue = m.queue AND f.key = m.key WHERE m.queue = ?1 AND m.state = 2 "
+    "AND m.lease_expires_at <= ?2 AND m.follow = 1 AND m.max_attempts IS NOT NULL "
+    "AND m.attempts >= m.max_attempts "
+    "AND coalesce(f.at, m.lease_expires_at + f.delay) <= ?2)"
 )
 #: Earliest delayed availability and lease expiry, past ones included: a due
 #: moment that already passed tells a waiter to recheck now (its claim then
@@ -197,3 +216,16 @@ PURGE = "DELETE FROM leaseq_messages WHERE queue = ?"
 PURGE_FOLLOW = "DELETE FROM leaseq_followups WHERE queue = ?"
 PRUNE_DEAD = "DELETE FROM leaseq_messages WHERE queue = ? AND state = 3 AND ord_t <= ?"
 KEY_IS_LIVE = "SELECT 1 FROM leaseq_messages WHERE queue = ? AND live_key = ?"
+
+# -- results ledger ----------------------------------------------------------------
+OUTCOME_PUT = (
+    "INSERT OR REPLACE INTO leaseq_outcomes "
+    "(queue, key, status, value, error, recorded_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+OUTCOME_GET = (
+    "SELECT status, value, error, recorded_at, expires_at FROM leaseq_outcomes "
+    "WHERE queue = ? AND key = ?"
+)
+PRUNE_OUTCOMES = (
+    "DELETE FROM leaseq_outcomes WHERE queue = ? AND expires_at IS NOT NULL AND expires_at <= ?"
+)

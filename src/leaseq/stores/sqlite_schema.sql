@@ -1,4 +1,6 @@
--- leaseq sqlite:// schema, version 1 (PRAGMA user_version = 1).
+-- leaseq sqlite:// schema, version 2 (PRAGMA user_version = 2).
+-- Version 2 added leaseq_outcomes and leaseq_followups_id (MIGRATIONS[1] in
+-- _sqlite_db.py upgrades a version 1 file in place).
 --
 -- One row per message. `state` is the *stored* state:
 --   0 ready and due (claimable; in the delivery-order index)
@@ -68,3 +70,20 @@ CREATE TABLE leaseq_followups (
     max_attempts INTEGER,
     PRIMARY KEY (queue, key)
 ) WITHOUT ROWID;
+-- get_message finds a follow-up by the id its put returned.
+CREATE INDEX leaseq_followups_id ON leaseq_followups (id);
+
+-- The results ledger: one outcome per (queue, key), written by ack/dead_letter
+-- in the same transaction as the message's removal or death.
+CREATE TABLE leaseq_outcomes (
+    queue       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    status      TEXT NOT NULL,    -- succeeded | failed
+    value       BLOB,             -- serialized with the store's serializer
+    error       TEXT,
+    recorded_at REAL NOT NULL,
+    expires_at  REAL,             -- NULL: kept until pruned
+    PRIMARY KEY (queue, key)
+) WITHOUT ROWID;
+CREATE INDEX leaseq_outcomes_expiry ON leaseq_outcomes (queue, expires_at)
+    WHERE expires_at IS NOT NULL;

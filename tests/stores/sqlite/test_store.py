@@ -25,7 +25,20 @@ def _plan(conn: sqlite3.Connection, sql: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["CLAIM_FAST", "CLAIM_NEXT", "ACK_FAST", "PROMOTE", "EXPIRED", "LIVE_BY_KEY", "PROBE"]
+    "name",
+    [
+        "CLAIM_FAST",
+        "CLAIM_NEXT",
+        "ACK_FAST",
+        "PROMOTE",
+        "EXPIRED",
+        "LIVE_BY_KEY",
+        "PROBE",
+        "OUTCOME_GET",
+        "PRUNE_OUTCOMES",
+        "FOLLOW_KEY_BY_ID",
+        "COUNT_READY",
+    ],
 )
 def test_hot_statements_search_an_index_and_never_scan(path, name):
     # A claim, an ack or a promotion must not read the backlog: every step of
