@@ -4,7 +4,8 @@
 and changes its state with an atomic ``rename()``: put writes the record into
 ``tmp/`` and renames it into ``ready/``; a claim renames it from ``ready/`` into
 ``leased/`` (two claimers race for one ``rename``: the loser gets
-``FileNotFoundError`` and moves on to the next file); ack unlinks it. File
+``FileNotFoundError`` and moves on to the next file); ack renames it into
+``trash/``, where the next put reuses the file (see the limits). File
 names encode the delivery order (priority, the head stack, availability time,
 operation sequence), so a sorted listing *is* the order, and the lease's
 expiry, attempt, token and owner, so a claim is one rename with no rewrite. A
@@ -35,10 +36,30 @@ Limits, honestly:
 * Keyed puts, keyed lease operations, ``put_many``, ``maxsize``, requeue,
   purge and prune take a short ``flock`` on the queue; keyless put, claim,
   ack, release, renew and dead-letter take no cross-process lock.
-* ``put_many`` is checked as a whole before it is applied, but a crash while
-  applying can leave a prefix of the batch stored. ``maxsize`` counts files
-  under the lock; a claim or release racing with the count can make it off by
-  the number of moves in flight.
+* ``put_many`` and ``publish`` (across queues) are all or none: every put is
+  decided first (refusals raise before anything is written), new records are
+  staged invisibly in ``tmp/``, a journal (``<root>/journal/``) commits the
+  batch, then the steps are applied. A process killed after the commit leaves
+  the batch to be *rolled forward* by whoever next takes a target queue's
+  flock, opens the directory, or lists a queue (a claim that finds nothing,
+  at most once a second): until then the queues it reached show their
+  copies and the others not yet (never lost in part). ``maxsize`` counts
+  files under the lock; a claim or release racing with the count can make it
+  off by the number of moves in flight.
+* Results ledger: ``ack``/``dead_letter`` with an outcome take the queue's
+  flock, write the key's outcome file (``results/``, replaced atomically,
+  fsynced in durable mode) and only then remove or kill the message. A crash
+  between the two leaves the message live (its lease expires) with its outcome
+  already recorded: the redelivery's worker sees the outcome and acks without
+  running the handler. A keyless lease's expiry takeover takes no flock, so
+  an ack racing the very end of its lease can record the outcome and then
+  raise ``LeaseLost``: the same state as that crash. ``get_outcome`` reads one
+  file; ``prune_outcomes`` lists ``results/`` (O(n)).
+* A keyed message that dies (dead letter, release or expiry on its last
+  attempt) hands its buffered follow-up on as a fresh READY message of the
+  key; a lease that expired on its last attempt does so when something next
+  looks at the key or claims. A crash right between the death and that step
+  loses the follow-up (its file stays unused in ``follow/``).
 * Cross-process wake-ups: a waiter's process polls the queue's change log and
   directory times every ``POLL_INTERVAL`` (20 ms) while, and only while,
   someone waits, so another process's put wakes a blocked ``get`` within about
@@ -50,6 +71,16 @@ Limits, honestly:
   finds nothing. A message whose producer was killed between its rename and
   its log entry is found by the next full listing (when a claim finds
   nothing, at most once a second, and every 30 s regardless).
+* Acked files are not unlinked at once: an ack renames the file into
+  ``trash/`` and puts (of any process) reuse those files, because on ext4 and
+  the like (worse when mounted with ``discard``) unlinking a file whose blocks
+  were written back costs several times a rename, and a reused inode also
+  saves the put's allocation. trash/ holds at most ``TRASH_MAX`` (8,192)
+  files per queue (beyond, acks unlink); each full listing (a claim that
+  finds nothing, at most once a second) trims it to ``TRASH_KEEP`` (1,024).
+  So an idle queue keeps up to about 1,024 small files (4 KiB each on most
+  filesystems) of acked messages' old content on disk until reused: do not
+  rely on an ack to erase a value from the disk.
 * Reads (``stats``, ``keys``, ``dead_letters``, ``count_*``, ``maxsize``
   checks) list the directories: O(n) in the number of messages.
 * History: a claim is recorded in the lease's file name only; it is written

@@ -149,7 +149,7 @@ class StoreBase:
                 return e
         return None
 
-    def _locate_key(self, qd: QDir, key: str, now: int) -> Entry | None:
+    def _locate_key(self, qd: QDir, key: str, now: int, settle: bool = True) -> Entry | None:
         """The key's live message (logically READY or LEASED); DEAD ones are absent."""
         try:
             mid, _, k = QDir.read(qd.keys + N.key_file(key)).decode().partition("\n")
@@ -158,11 +158,22 @@ class StoreBase:
         if not mid or k != key:
             return None
         e = self._locate_id(qd, mid, now)
+        if settle and e is not None and e.state is _DEAD and e.kind == "l" and mid != key:
+            e = self._settle_expired(qd, e, key, now)
         if e is None or e.state is _DEAD:
             return None
-        if e.kind == "r" or mid != key:
+        return e
+
+    def _settle_expired(self, qd: QDir, e: Entry, key: str, now: int) -> Entry | None:
+        """A keyed lease expired on its last attempt (logically DEAD): if it buffered a
+        follow-up, make it dead now so the follow-up is the key's READY message."""
+        if not os.path.exists(qd.follow + e.mid):
             return e
-        return e  # a keyless message addressed by its id
+        with qd.flocked():
+            if e.died is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self._kill(qd, e, F.dec_t(e.died), "lease_expired", None)
+            return self._locate_key(qd, key, now, settle=False)
 
     def _count_live(self, qd: QDir, now: int) -> int:
         return sum(1 for e in scan(qd, now, "lr") if e.state is not _DEAD)
@@ -171,9 +182,10 @@ class StoreBase:
         if "k" not in e.flags:
             return e.mid
         try:
-            return F.decode_record(QDir.read(path_of(qd, e))).key
+            rec = F.decode_record(QDir.read(path_of(qd, e)))
         except (FileNotFoundError, F.CorruptRecord):
             return None
+        return rec.key if rec.mid == e.mid else None  # (else: acked, its file reused)
 
     def _held(self, qd: QDir, lease: Lease, now_k: int) -> F.LeasedName:
         """Fencing: the leased file ``lease`` holds at ``now``, or LeaseLost."""
@@ -218,9 +230,18 @@ class StoreBase:
             return qd.flocked()
         return _NOLOCK
 
-    def _kill(self, qd: QDir, e: Entry, now: float, reason: str, error: str | None) -> Message:
+    def _kill(
+        self,
+        qd: QDir,
+        e: Entry,
+        now: float,
+        reason: str,
+        error: str | None,
+        born: list[Message] | None = None,
+    ) -> Message:
         """Move a message to dead/ with its reason (last_error: the error, else the
-        previous error, else the reason)."""
+        previous error, else the reason). A keyed message's buffered follow-up
+        becomes a fresh READY message of the key (appended to ``born``)."""
         lease = None
         if e.kind == "l" and e.token is not None and e.claimed is not None:
             lease = (e.token, F.dec_t(e.claimed), e.owner, e.attempts)
@@ -233,17 +254,38 @@ class StoreBase:
         new = F.dead_name(_enc(now), next_seq(), e.attempts, e.ma, flags, e.mid, e.prio, e.avail)
         try:
             rec = F.decode_record(QDir.read(src + e.name))
+            if rec.mid != e.mid:  # a reused file's stale content: not this message's
+                raise F.CorruptRecord(rec.mid)
         except F.CorruptRecord:
             rec = F.Record(e.mid, e.mid, 0.0, b"")
         qd.move(src, e.name, qd.dead, new)
         qd.forget(e.name, e.kind == "l")
         if "k" in e.flags and rec.key != e.mid:
-            N.drop_follow(qd, e.mid)
-            self._drop_key_file(qd, rec.key, e.mid)
+            follow = self._end_key(qd, rec.key, e.mid, now)
+            if follow is not None and born is not None:
+                born.append(follow)
         d = entry_of("d", new, _enc(now))
         assert d is not None
         msg = snapshot(qd, d, self.codec, rec if rec.payload else None)
         assert msg is not None
+        return msg
+
+    def _end_key(self, qd: QDir, key: str, mid: str, now: float) -> Message | None:
+        """Message ``mid`` of ``key`` ended (acked or dead; flock held): its buffered
+        follow-up becomes a fresh READY message of the key, else the key is absent.
+        (A crash right after the message's removal, before this, loses the
+        follow-up: its file stays unused in follow/.)"""
+        follow = N.read_follow(qd, mid)
+        if follow is None:
+            self._drop_key_file(qd, key, mid)
+            return None
+        qd.write_new(qd.keys, N.key_file(key), f"{follow.fid}\n{key}".encode())
+        req = PutRequest(
+            self.codec.unpack(follow.payload), key, follow.priority, follow.delay, follow.at,
+            max_attempts=follow.max_attempts,
+        )  # fmt: skip
+        msg = self._insert(qd, req, key, follow.payload, now, follow.fid)
+        N.drop_follow(qd, mid)
         return msg
 
     @staticmethod

@@ -152,6 +152,7 @@ class Claims(StoreBase):
             qd.forget(name, True)
             return None
         qd.forget(name, True)
+        qd.add_leased(new, ln.mid)  # (the hot path, _claim_ready, does this itself)
         return self._leased(qd, new, ln.prio, ln.attempts + 1, ln.ma, flags, ln.mid, ln.exp,
                             now, exp, owner, token)  # fmt: skip
 
@@ -171,9 +172,10 @@ class Claims(StoreBase):
         token: str,
     ) -> Lease | None:
         """Finish a claim: read the record (quarantine a bad one), make the Lease."""
-        qd.add_leased(new, mid)  # (a no-op when the hot path did it)
         try:
             rec = F.decode_record(qd.read_at(qd.leased, new))
+            if rec.mid != mid:  # a reused file whose new content never reached the disk
+                raise F.CorruptRecord(f"stale content of message {rec.mid}")
             value = self.codec.unpack(rec.payload)
         except F.CorruptRecord as exc:
             self._quarantine(qd, new, now, f"corrupt: {exc.args[0]}")

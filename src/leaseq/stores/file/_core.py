@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import quote, unquote
 
 from leaseq._core.ids import new_token
@@ -62,6 +63,11 @@ class Core:
         self._qdirs: dict[str, QDir] = {}
         self.notifier = Notifier(watch=self._watch)
         self._watch_gen = 0
+        self.journal = os.path.join(root, "journal") + "/"
+        os.makedirs(self.journal, exist_ok=True)
+        #: Finishes crashed publishes of a queue (``_journal.Batches._recover``);
+        #: the first store handle opened installs it.
+        self.recover: Callable[[QDir], None] | None = None
 
     def qdir(self, name: str) -> QDir:
         qd = self._qdirs.get(name)
@@ -70,8 +76,14 @@ class Core:
                 qd = self._qdirs.get(name)
                 if qd is None:
                     base = os.path.join(self.root, "q=" + quote(name, safe=""))
-                    qd = self._qdirs[name] = QDir(base, name, self.durable, self.wid)
+                    qd = QDir(base, name, self.durable, self.wid)
+                    qd.on_flock = self._on_flock
+                    self._qdirs[name] = qd
         return qd
+
+    def _on_flock(self, qd: QDir) -> None:
+        if self.recover is not None:
+            self.recover(qd)
 
     def queue_names(self) -> list[str]:
         out = []

@@ -4,15 +4,12 @@ under the queue's flock (follow-ups, key files)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-
 from leaseq._core import rules
-from leaseq._core.model import HISTORY_LIMIT, Event, Lease, Message
+from leaseq._core.model import HISTORY_LIMIT, Event, Lease, Message, Outcome
 from leaseq.errors import KeyExists, MessageNotFound
-from leaseq.stores.base import PutRequest
 from leaseq.stores.file import _format as F
 from leaseq.stores.file import _notes as N
+from leaseq.stores.file import _results as R
 from leaseq.stores.file._base import (
     _DEAD,
     _READY,
@@ -53,16 +50,25 @@ class Leases(StoreBase):
             self.notifier.scheduled(queue, exp, lease.key)
         return lease._replace(expires_at=exp, message=lease.message._replace(lease_expires_at=exp))
 
-    def ack(self, queue: str, lease: Lease, *, now: float | None) -> None:
+    def ack(
+        self, queue: str, lease: Lease, *, now: float | None, outcome: Outcome | None = None
+    ) -> None:
+        """Remove the leased message (its buffered follow-up becomes READY). With
+        ``outcome``: under the flock, the outcome file is written (durably) first,
+        then the message removed; a crash in between leaves the message live with
+        its outcome recorded (a worker then sees the outcome and acks at once)."""
         assert now is not None
         qd = self._qd(queue)
         now_k = _enc(now)
+        if outcome is not None:
+            self._ack_outcome(qd, queue, lease, now, outcome)
+            return
         if lease.key == lease.message.id:  # keyless: one unlink, no cross-process lock
             with qd.lock:
                 name = qd.held.get(lease.token)
                 if name is not None and now_k < int(name[:16], 16):
                     try:
-                        qd.remove(qd.leased, name)
+                        qd.discard(name)
                     except FileNotFoundError:
                         self._lost(qd, lease, now_k)
                     del qd.held[lease.token]
@@ -75,19 +81,42 @@ class Leases(StoreBase):
                     qd.mark_own()
                     self.notifier.space(queue)
                 return
-        follow_msg = None
         with qd.lock, self._locked_if_keyed(qd, lease):
-            ln = self._held(qd, lease, now_k)
-            name = qd.held.pop(lease.token)
-            try:
-                qd.remove(qd.leased, name)
-            except FileNotFoundError:
-                self._lost(qd, lease, now_k)
-            qd.forget(name, True)
-            if "n" in ln.flags:
-                N.drop_notes(qd, ln.mid)
-            if lease.key != ln.mid:
-                follow_msg = self._after_keyed_ack(qd, lease.key, ln.mid, now)
+            follow_msg = self._remove_held(qd, lease, now, now_k, None)
+        self._after_ack(queue, qd, follow_msg, now)
+
+    def _ack_outcome(
+        self, qd: QDir, queue: str, lease: Lease, now: float, outcome: Outcome
+    ) -> None:
+        payload = self.codec.pack(outcome.value)  # TypeError before anything changes
+        data = R.encode(outcome, payload, lease.message.id)
+        with qd.lock, qd.flocked():
+            follow_msg = self._remove_held(qd, lease, now, _enc(now), (outcome.key, data))
+        self._after_ack(queue, qd, follow_msg, now)
+        if self.notifier.waiting:
+            self.notifier.settled(queue, outcome.key)
+
+    def _remove_held(
+        self, qd: QDir, lease: Lease, now: float, now_k: int, result: tuple[str, bytes] | None
+    ) -> Message | None:
+        """The ack itself (locks held): fence, record the outcome, remove the file."""
+        ln = self._held(qd, lease, now_k)
+        name = qd.held[lease.token]
+        if result is not None:
+            R.write(qd, *result)  # durable before the removal: a crash leaves it live
+        try:
+            qd.discard(name)
+        except FileNotFoundError:
+            self._lost(qd, lease, now_k)
+        del qd.held[lease.token]
+        qd.forget(name, True)
+        if "n" in ln.flags:
+            N.drop_notes(qd, ln.mid)
+        if lease.key != ln.mid:
+            return self._end_key(qd, lease.key, ln.mid, now)
+        return None
+
+    def _after_ack(self, queue: str, qd: QDir, follow_msg: Message | None, now: float) -> None:
         n = self.notifier
         if n.waiting:
             qd.mark_own()
@@ -95,23 +124,6 @@ class Leases(StoreBase):
                 self._after_put(queue, follow_msg, now)
             else:
                 n.space(queue)
-
-    def _after_keyed_ack(self, qd: QDir, key: str, mid: str, now: float) -> Message | None:
-        """The key's buffered follow-up becomes READY, or the key becomes absent."""
-        follow = N.read_follow(qd, mid)
-        kf = N.key_file(key)
-        if follow is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(qd.keys + kf)
-            return None
-        qd.write_new(qd.keys, kf, f"{follow.fid}\n{key}".encode())
-        req = PutRequest(
-            self.codec.unpack(follow.payload), key, follow.priority, follow.delay, follow.at,
-            max_attempts=follow.max_attempts,
-        )  # fmt: skip
-        msg = self._insert(qd, req, key, follow.payload, now, follow.fid)
-        N.drop_follow(qd, mid)
-        return msg
 
     def release(
         self,
@@ -131,9 +143,10 @@ class Leases(StoreBase):
             name = qd.held.pop(lease.token)
             e = entry_of("l", name, now_k)
             assert e is not None
+            born: list[Message] = []
             try:
                 if rules.after_release(ln.attempts, ln.ma) is _DEAD:
-                    msg = self._kill(qd, e, now, "max_attempts", error)
+                    msg = self._kill(qd, e, now, "max_attempts", error, born)
                     dead = True
                 else:
                     msg = self._back(qd, e, ln, lease, now, delay, front, error)
@@ -146,6 +159,8 @@ class Leases(StoreBase):
             qd.mark_own()
             if dead:
                 n.space(queue)
+                for m in born:
+                    self._after_put(queue, m, now)
             elif delay > 0:
                 n.scheduled(queue, msg.available_at, msg.key)
             else:
@@ -193,24 +208,44 @@ class Leases(StoreBase):
         )  # fmt: skip
 
     def dead_letter(
-        self, queue: str, lease: Lease, *, now: float | None, error: str | None = None
+        self,
+        queue: str,
+        lease: Lease,
+        *,
+        now: float | None,
+        error: str | None = None,
+        outcome: Outcome | None = None,
     ) -> Message:
+        """Move the leased message to dead/ (its buffered follow-up becomes READY).
+        With ``outcome``: written first, under the flock, as ``ack`` does."""
         assert now is not None
         qd = self._qd(queue)
         now_k = _enc(now)
-        with qd.lock, self._locked_if_keyed(qd, lease):
-            self._held(qd, lease, now_k)
-            name = qd.held.pop(lease.token)
+        payload = None if outcome is None else self.codec.pack(outcome.value)
+        born: list[Message] = []
+        lock = qd.flocked() if outcome is not None else self._locked_if_keyed(qd, lease)
+        with qd.lock, lock:
+            ln = self._held(qd, lease, now_k)
+            name = qd.held[lease.token]
+            if outcome is not None and payload is not None:
+                R.write(qd, outcome.key, R.encode(outcome, payload, ln.mid))
             e = entry_of("l", name, now_k)
             assert e is not None
             try:
-                msg = self._kill(qd, e, now, error if error is not None else "dead_lettered", error)
+                reason = error if error is not None else "dead_lettered"
+                msg = self._kill(qd, e, now, reason, error, born)
             except FileNotFoundError:
                 self._lost(qd, lease, now_k)
                 raise
-        if self.notifier.waiting:
+            qd.held.pop(lease.token, None)
+        n = self.notifier
+        if n.waiting:
             qd.mark_own()
-            self.notifier.space(queue)
+            n.space(queue)
+            for m in born:
+                self._after_put(queue, m, now)
+            if outcome is not None:
+                n.settled(queue, outcome.key)
         return msg
 
     def requeue_dead(

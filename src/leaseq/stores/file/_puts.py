@@ -1,13 +1,11 @@
 """Puts of the ``file://`` store: keyless puts take no cross-process lock; keyed
-puts (every policy), ``maxsize`` and ``put_many`` take the queue's flock."""
+puts (every policy) and ``maxsize`` take the queue's flock (batches: ``_journal``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from leaseq._core import rules
 from leaseq._core.ids import new_id
-from leaseq._core.model import Event, Message, State
+from leaseq._core.model import Event, Message
 from leaseq.errors import Full, KeyExists, KeyInFlight
 from leaseq.stores.base import PutRequest
 from leaseq.stores.file import _format as F
@@ -39,48 +37,6 @@ class Puts(StoreBase):
                 msg = self._put_locked(qd, req, payload, now, maxsize)
         self._after_put(queue, msg, now)
         return msg
-
-    def put_many(
-        self, queue: str, reqs: Sequence[PutRequest], *, now: float | None, maxsize: int = 0
-    ) -> list[Message]:
-        """All or none: checked first under the queue's lock, then applied (a crash
-        in the middle of applying can leave a prefix of the batch stored)."""
-        assert now is not None
-        payloads = [self.codec.pack(r.value) for r in reqs]
-        qd = self._qd(queue)
-        with qd.lock, qd.flocked():
-            self._check_many(qd, queue, reqs, now, maxsize)
-            out = [self._put_locked(qd, r, p, now, 0) for r, p in zip(reqs, payloads, strict=True)]
-        for msg in out:
-            self._after_put(queue, msg, now)
-        return out
-
-    def _check_many(
-        self, qd: QDir, name: str, reqs: Sequence[PutRequest], now: float, maxsize: int
-    ) -> None:
-        seen: dict[str, State | None] = {}
-        new = 0
-        for req in reqs:
-            if req.key is None:
-                new += 1
-                continue
-            if req.key in seen:
-                state = seen[req.key]
-            else:
-                e = self._locate_key(qd, req.key, _enc(now))
-                state = None if e is None else e.state
-            action = rules.decide_put(state, req.if_ready, req.if_in_flight)
-            if action is rules.PutAction.REJECT_READY:
-                raise KeyExists(name, req.key)
-            if action is rules.PutAction.REJECT_HELD:
-                raise KeyInFlight(name, req.key)
-            if action is rules.PutAction.INSERT:
-                new += 1
-            seen[req.key] = _READY if action is rules.PutAction.INSERT else state
-        if maxsize:
-            live = self._count_live(qd, _enc(now))
-            if live + new > maxsize:
-                raise Full(f"queue {name!r} holds {live} of {maxsize} live messages")
 
     def _put_locked(
         self, qd: QDir, req: PutRequest, payload: bytes, now: float, maxsize: int

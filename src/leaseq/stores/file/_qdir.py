@@ -7,6 +7,8 @@ Layout of ``<root>/<queue>/``::
     keys/                     one file per explicit key -> the id of its live message
     notes/                    last error and history of a message (written rarely)
     follow/                   a leased message's buffered follow-up
+    results/                  the results ledger: one outcome file per key
+    trash/                    acked message files, unlinked in batches when idle
     work/                     rewrites in progress (crash-recovered under the lock)
     log                       append-only: names that appeared in ready/
     lock                      flock()ed for keyed and multi-step operations
@@ -34,7 +36,7 @@ import heapq
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from leaseq.stores.file import _format as F
@@ -45,7 +47,13 @@ LOG_LIMIT = 16 << 20  # rotate the change log beyond this many bytes
 RELIST_IDLE = 1.0  # an idle claim re-lists the directories at most this often (seconds)
 RELIST_ANYWAY = 30.0  # and a busy one at least this often
 LEASE_SCAN = 1.0  # other processes' leases are looked for at least this often (seconds)
-SUBDIRS = ("ready", "leased", "dead", "tmp", "keys", "notes", "follow", "work")
+#: Acked files wait in trash/ to be reused by puts (see ``discard``); beyond this
+#: many an ack unlinks instead, and a claim that finds nothing trims trash/ to
+#: ``TRASH_KEEP`` (at most ``TRASH_SWEEP`` unlinks a time).
+TRASH_MAX = 8192
+TRASH_KEEP = 1024
+TRASH_SWEEP = 512
+SUBDIRS = ("ready", "leased", "dead", "tmp", "keys", "notes", "follow", "work", "results", "trash")
 
 
 class QDir:
@@ -66,6 +74,13 @@ class QDir:
         self.notes = os.path.join(base, "notes") + "/"
         self.follow = os.path.join(base, "follow") + "/"
         self.work = os.path.join(base, "work") + "/"
+        self.results = os.path.join(base, "results") + "/"
+        self.trash = os.path.join(base, "trash") + "/"
+        self.journal = os.path.join(os.path.dirname(base), "journal") + "/"
+        #: Called (with the flock held) to finish publishes a crashed process left
+        #: half applied (``_journal``); set by the store.
+        self.on_flock: Callable[[QDir], None] | None = None
+        self._fdepth = 0
         self.logpath = os.path.join(base, "log")
         self.lock = threading.Lock()
         self._lockfd = os.open(os.path.join(base, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -75,9 +90,12 @@ class QDir:
             path: os.open(path, os.O_RDONLY | os.O_DIRECTORY)
             for path in (
                 self.ready, self.leased, self.dead, self.tmp,
-                self.keys, self.notes, self.follow, self.work,
+                self.keys, self.notes, self.follow, self.work, self.results, self.trash,
             )
         }  # fmt: skip
+        self.recycle: list[str] = []  # names in trash/ this process may reuse
+        self.trash_n = 0  # about how many files trash/ holds
+        self.last_trash = 0.0
         self.logfd = -1
         self.log_off = 0
         self.appends = 0
@@ -99,9 +117,13 @@ class QDir:
         self._clean_tmp()
 
     def _clean_tmp(self) -> None:
-        """Drop half-written records of crashed producers (never renamed into place)."""
+        """Drop half-written records of crashed producers (never renamed into place);
+        a record staged by a publish (``NAME~JID``) stays while its journal exists."""
         old = time.time() - 3600
         for name in os.listdir(self.tmp):
+            _n, sep, jid = name.rpartition("~J")
+            if sep and os.path.exists(self.journal + jid):
+                continue
             try:
                 if os.stat(self.tmp + name).st_mtime < old:
                     os.unlink(self.tmp + name)
@@ -114,12 +136,18 @@ class QDir:
         os.fsync(self._dirfds[path])
 
     def write_new(self, dirpath: str, name: str, data: bytes) -> None:
-        """Write ``data`` whole into ``tmp/`` then rename it to ``dirpath/name`` (atomic)."""
+        """Write ``data`` whole into ``tmp/`` then rename it to ``dirpath/name`` (atomic).
+        The file is an acked one taken from trash/ when there is one (``discard``)."""
         tmp = f"{name}~{self.wid}"
         tmpfd = self._dirfds[self.tmp]
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=tmpfd)
+        fd = self._reuse(tmp, tmpfd)
+        reused = fd >= 0
+        if not reused:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=tmpfd)
         try:
             os.write(fd, data)
+            if reused:
+                os.ftruncate(fd, len(data))  # (shrinks within its block: frees nothing)
             if self.durable:
                 os.fsync(fd)  # after the data is written, before it becomes visible
         finally:
@@ -127,6 +155,66 @@ class QDir:
         os.rename(tmp, name, src_dir_fd=tmpfd, dst_dir_fd=self._dirfds[dirpath])
         if self.durable:
             self.fsync_dir(dirpath)
+
+    # -- trash: acked files are reused, not unlinked ------------------------------------
+    def discard(self, name: str) -> None:
+        """The ack's removal of ``leased/name`` (``FileNotFoundError`` if it moved: the
+        lease was lost). The file is renamed into trash/, where the next put reuses
+        it: on ext4 and the like, unlinking a file whose blocks were allocated
+        (anything older than the writeback delay) costs several times a rename,
+        and reusing the inode saves the put's allocation too. Durable mode fsyncs
+        leased/ after the rename, as after an unlink."""
+        fds = self._dirfds
+        if self.trash_n < TRASH_MAX:
+            os.rename(name, name, src_dir_fd=fds[self.leased], dst_dir_fd=fds[self.trash])
+            self.trash_n += 1
+            self.recycle.append(name)
+        else:
+            os.unlink(name, dir_fd=fds[self.leased])
+        if self.durable:
+            self.fsync_dir(self.leased)
+
+    def _reuse(self, tmp: str, tmpfd: int) -> int:
+        """A trash file renamed to ``tmp/tmp`` and opened for writing, or -1."""
+        trashfd = self._dirfds[self.trash]
+        while self.recycle or self._refill():
+            try:
+                old = self.recycle.pop()
+            except IndexError:  # another thread took the last one
+                continue
+            try:
+                os.rename(old, tmp, src_dir_fd=trashfd, dst_dir_fd=tmpfd)
+            except FileNotFoundError:  # another process reused it first
+                continue
+            self.trash_n -= 1
+            return os.open(tmp, os.O_WRONLY, dir_fd=tmpfd)
+        return -1
+
+    def _refill(self) -> bool:
+        """Learn trash/ (other processes' acks too), at most once a second."""
+        mono = time.monotonic()
+        if mono - self.last_trash < 1.0:
+            return False
+        self.last_trash = mono
+        names = os.listdir(self.trash)
+        self.recycle = names
+        self.trash_n = len(names)
+        return bool(names)
+
+    def sweep(self) -> None:
+        """With each full listing (a claim that finds nothing: at most once a second;
+        a busy one: every ``RELIST_ANYWAY`` s), unlink trash beyond ``TRASH_KEEP``
+        (at most ``TRASH_SWEEP`` files)."""
+        if self.trash_n <= TRASH_KEEP:
+            return
+        names = os.listdir(self.trash)
+        trashfd = self._dirfds[self.trash]
+        extra = names[TRASH_KEEP : TRASH_KEEP + TRASH_SWEEP]
+        for name in extra:
+            with suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=trashfd)
+        self.recycle = names[:TRASH_KEEP] + names[TRASH_KEEP + TRASH_SWEEP :]
+        self.trash_n = len(self.recycle)
 
     def move(self, src_dir: str, src: str, dst_dir: str, dst: str) -> None:
         """Rename one message file; ``FileNotFoundError`` when someone else moved it first."""
@@ -162,12 +250,25 @@ class QDir:
 
     @contextmanager
     def flocked(self) -> Iterator[None]:
-        """The cross-process lock of multi-step operations (hold ``lock`` first)."""
+        """The cross-process lock of multi-step operations (hold ``lock`` first).
+        Re-entrant (the depth is guarded by ``lock``). Taking it first finishes
+        what crashed processes left half done: rewrites, then publishes."""
+        if self._fdepth:
+            self._fdepth += 1
+            try:
+                yield
+            finally:
+                self._fdepth -= 1
+            return
         fcntl.flock(self._lockfd, fcntl.LOCK_EX)
+        self._fdepth = 1
         try:
             self._recover_work()
+            if self.on_flock is not None:
+                self.on_flock(self)
             yield
         finally:
+            self._fdepth = 0
             fcntl.flock(self._lockfd, fcntl.LOCK_UN)
 
     def _recover_work(self) -> None:
@@ -278,7 +379,11 @@ class QDir:
 
     def relist(self) -> None:
         """Rebuild the cached view from the directories. The log position is taken
-        first: whatever is logged while we list is applied later (idempotently)."""
+        first: whatever is logged while we list is applied later (idempotently).
+        Crashed publishes that reached this queue in part are finished first, and
+        trash/ is trimmed."""
+        self.pending_publishes()
+        self.sweep()
         if os.fstat(self.logfd).st_nlink == 0:
             self._open_log()
         else:
@@ -315,6 +420,14 @@ class QDir:
         elif not self.refresh_leased():
             return False
         return bool(self.rheap or self.dheap or self.lheap)
+
+    def pending_publishes(self) -> None:
+        """Finish publishes a crashed process left half applied (``_journal``): taking
+        the flock does it. Called by every full listing (a claim that finds nothing:
+        at most once a second)."""
+        if self.on_flock is not None and os.listdir(self.journal):
+            with self.flocked():
+                pass
 
     def refresh_leased(self) -> bool:
         """Re-list leased/ if another process may have claimed since (it changed, or
@@ -425,6 +538,7 @@ class QDir:
         """In a forked child: own locks (an inherited flock description is shared)."""
         self.lock = threading.Lock()
         self.held = {}
+        self._fdepth = 0
         os.close(self._lockfd)
         self._lockfd = os.open(os.path.join(self.base, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 
-from leaseq._core.model import Message, QueueStats, State
+from leaseq._core.model import Message, Outcome, QueueStats, State
 from leaseq.errors import Closed
 from leaseq.stores.file import _format as F
 from leaseq.stores.file import _notes as N
+from leaseq.stores.file import _results as R
 from leaseq.stores.file._base import (
     _DEAD,
     _LEASED,
@@ -143,6 +144,17 @@ class Reads(StoreBase):
                     N.drop_notes(qd, e.mid)
                     n += 1
         return n
+
+    def get_outcome(self, queue: str, key: str, *, now: float | None) -> Outcome | None:
+        """The key's recorded outcome (one file read), None when absent or expired."""
+        assert now is not None
+        return R.read(self._qd(queue), key, self.codec, now)
+
+    def prune_outcomes(self, queue: str, *, before: float) -> int:
+        """Remove outcomes with ``expires_at <= before`` (lists ``results/``: O(n))."""
+        qd = self._qd(queue)
+        with qd.lock, qd.flocked():
+            return R.prune(qd, before)
 
     def next_due(self, queue: str, *, now: float | None, key: str | None = None) -> float | None:
         assert now is not None

@@ -101,9 +101,17 @@ def snapshot(qd: QDir, e: Entry, codec: Any, rec: F.Record | None = None) -> Mes
         except FileNotFoundError:
             return None
         except F.CorruptRecord as exc:  # quarantined: its notes say why
+            if not os.path.exists(path_of(qd, e)):
+                return None  # acked meanwhile, and its file reused mid-read (trash/)
             rec = F.Record(e.mid, e.mid, 0.0, b"")
             notes = read_notes(qd, e.mid) if "n" in e.flags else EMPTY
             return _message(e, rec, None, notes if notes.events else Notes(f"corrupt: {exc}", ()))
+    if rec.mid != e.mid:  # a reused file (trash/): another message's record
+        if not os.path.exists(path_of(qd, e)):
+            return None  # acked meanwhile and reused while we read it
+        notes = read_notes(qd, e.mid) if "n" in e.flags else EMPTY
+        stale = Notes(f"corrupt: stale content of message {rec.mid}", ())
+        return _message(e, F.Record(e.mid, e.mid, 0.0, b""), None, notes if notes.events else stale)
     notes = read_notes(qd, e.mid) if "n" in e.flags else EMPTY
     payload = rec.payload
     if e.kind == "l" and e.state is _READY and "k" in e.flags:
