@@ -12,11 +12,12 @@ and never loses it — one API from ``memory://`` to ``sqlite://``, ``file://``,
 from __future__ import annotations
 
 from leaseq._async.queue import AsyncLeaseContext, AsyncQueue
-from leaseq._core.model import Event, Lease, Message, QueueStats, State
+from leaseq._core.model import Event, Lease, Message, Outcome, QueueStats, State
 from leaseq._sync.queue import LeaseContext, Queue
 from leaseq.errors import (
     Closed,
     ConfigurationError,
+    DeadLettered,
     Empty,
     Full,
     KeyExists,
@@ -41,15 +42,28 @@ from leaseq.runner import (
     TaskRunner,
 )
 from leaseq.stores import open_store
+from leaseq.worker import (
+    Backoff,
+    CircuitBreaker,
+    RateLimiter,
+    Reject,
+    Retry,
+    RetryLater,
+    Worker,
+    WorkerStats,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AsyncLeaseContext",
     "AsyncQueue",
+    "Backoff",
+    "CircuitBreaker",
     "Closed",
     "ClosedError",
     "ConfigurationError",
+    "DeadLettered",
     "Empty",
     "Event",
     "ExecutionError",
@@ -62,9 +76,14 @@ __all__ = [
     "LeaseqError",
     "Message",
     "MessageNotFound",
+    "Outcome",
     "Queue",
     "QueueFullError",
     "QueueStats",
+    "RateLimiter",
+    "Reject",
+    "Retry",
+    "RetryLater",
     "RunSummary",
     "RunnerError",
     "SchemaMismatch",
@@ -76,6 +95,8 @@ __all__ = [
     "TaskOptions",
     "TaskResult",
     "TaskRunner",
+    "Worker",
+    "WorkerStats",
     "__version__",
     "open_store",
 ]

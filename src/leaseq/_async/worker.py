@@ -1,0 +1,401 @@
+"""``AsyncEngine``: the one written source of the worker loop.
+
+``leaseq/_sync/worker.py`` (``Engine``: slots are threads) is generated from
+this file by ``scripts/unasync.py``; only spawning, joining, sleeping and
+calling the handler differ, in marked blocks. Every slot runs the same loop:
+pace (rate limit, circuit breaker), claim one message, run the handler under
+a heartbeat-extended lease, then settle it — ack (with the result in the
+ledger when idempotent), release with a backoff delay (a retry is a new claim
+and a new attempt, never a sleep inside a held lease), or dead-letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from leaseq._async.queue import AsyncQueue
+from leaseq._core.model import Lease, State
+from leaseq._core.retry import decide_failure
+from leaseq._worker import (
+    DEAD_LETTERED,
+    FAILED,
+    LOST,
+    RETRIED,
+    SKIPPED,
+    SUCCEEDED,
+    Config,
+    Held,
+    WorkerStats,
+    log,
+)
+from leaseq.errors import Closed, Empty, LeaseLost, StoreError
+
+__all__ = ["AsyncEngine"]
+
+_DEAD = "dead_letter"
+_NAP = 0.1  # longest pause between rechecks of a paced or failing slot
+_PRUNE_EVERY = 300.0  # seconds between sweeps of expired outcomes (idempotent workers)
+
+
+class AsyncEngine:
+    """Runs ``Config.concurrency`` slots over one queue until ``stop`` is set."""
+
+    def __init__(
+        self, queue: AsyncQueue, cfg: Config, stats: WorkerStats, stop: threading.Event
+    ) -> None:
+        self._q = queue
+        self._cfg = cfg
+        self._stats = stats
+        self._stop = stop
+        self._clock = queue.clock
+        self._held: dict[str, Held] = {}
+        stats.watch(self._held)
+        self._pace_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._keyless_warned = False
+
+    # -- the slot loop -------------------------------------------------------------
+    async def _slot(self) -> None:
+        cfg = self._cfg
+        q = self._q
+        paced = cfg.limiter is not None or cfg.breaker is not None
+        row = self._stats.row()
+        # The queue's own lease_timeout needs no re-validation on every claim.
+        lt = None if cfg.lease_timeout == q.lease_timeout else cfg.lease_timeout
+        stop = self._stop
+        while not stop.is_set():
+            if paced and not await self._gate():
+                continue
+            try:
+                lease = await q.get(timeout=cfg.poll_interval, lease_timeout=lt, owner=cfg.owner)
+            except Empty:
+                if cfg.breaker is not None:
+                    with self._pace_lock:
+                        cfg.breaker.no_probe()
+                continue
+            except Closed:
+                return
+            except StoreError as exc:
+                # The engine is down or locked past its budget: nothing is held, so
+                # nothing is lost; try again shortly instead of dying.
+                log.warning("queue %r: claim failed (%s); retrying", q.name, exc)
+                await self._sleep(_NAP * 10)
+                continue
+            await self._process(lease, row)
+
+    async def _gate(self) -> bool:
+        """True when a claim may go ahead now; else pause a little and return False."""
+        cfg = self._cfg
+        with self._pace_lock:
+            now = self._clock()
+            wait = 0.0 if cfg.limiter is None else cfg.limiter.wait(now)
+            if not wait and cfg.breaker is not None:
+                wait = cfg.breaker.wait(now)
+        if not wait:
+            return True
+        await self._sleep(min(wait, _NAP))
+        return False
+
+    async def _process(self, lease: Lease, row: list[int]) -> None:
+        cfg = self._cfg
+        held = Held(lease)
+        self._held[lease.token] = held
+        try:
+            limit = self._attempt_limit(lease)
+            if limit is not None and lease.attempt > limit and cfg.on_failure == _DEAD:
+                # Earlier attempts were lost (a crash, an expiry) after the last one allowed.
+                await self._dead(
+                    held, f"max_attempts: claim {lease.attempt} of {limit} allowed", row
+                )
+                return
+            if cfg.idempotent and await self._already_done(held, row):
+                return
+            try:
+                result = await self._call(lease if cfg.pass_lease else lease.value)
+            except Exception as exc:
+                await self._failed(held, exc, limit, row)
+            else:
+                await self._succeeded(held, result, row)
+        finally:
+            held.finished = True
+            del self._held[lease.token]
+
+    def _attempt_limit(self, lease: Lease) -> int | None:
+        mine = self._cfg.retry.max_attempts
+        theirs = lease.message.max_attempts
+        if mine is None or theirs is None:
+            return theirs if mine is None else mine
+        return min(mine, theirs)
+
+    # -- settling ------------------------------------------------------------------
+    async def _already_done(self, held: Held, row: list[int]) -> bool:
+        """Idempotent workers: a key whose success is in the ledger is acked unrun."""
+        lease = held.lease
+        if lease.key == lease.message.id and not self._keyless_warned:
+            self._keyless_warned = True
+            log.warning(
+                "queue %r: idempotent worker got a message without a key; its id stands in, "
+                "so duplicates of it cannot be recognised — put messages with key=",
+                self._q.name,
+            )
+        done = await self._q.outcome(lease.key)
+        if done is None or not done.succeeded:
+            return False
+        try:
+            await self._q.ack(lease)
+        except LeaseLost as exc:
+            self._lost(held, exc, row)
+            return True
+        row[SKIPPED] += 1
+        return True
+
+    async def _succeeded(self, held: Held, result: Any, row: list[int]) -> None:
+        if held.lost:
+            self._lost(held, None, row)
+            return
+        try:
+            if self._cfg.idempotent:
+                await self._q.ack(held.lease, result=result)
+            else:
+                await self._q.ack(held.lease)
+        except LeaseLost as exc:
+            self._lost(held, exc, row)
+            return
+        except TypeError as exc:
+            # The ledger cannot hold the result: record that, never lose the message.
+            await self._dead(held, f"result not storable: {exc}", row)
+            return
+        row[SUCCEEDED] += 1
+        if self._cfg.breaker is not None:
+            with self._pace_lock:
+                self._cfg.breaker.success()
+
+    async def _failed(self, held: Held, exc: Exception, limit: int | None, row: list[int]) -> None:
+        cfg = self._cfg
+        lease = held.lease
+        row[FAILED] += 1
+        if cfg.breaker is not None:
+            with self._pace_lock:
+                cfg.breaker.failure(self._clock())
+        d = decide_failure(
+            exc,
+            attempt=lease.attempt,
+            max_attempts=limit,
+            retry=cfg.retry,
+            on_failure=cfg.on_failure,
+        )
+        if held.lost:
+            self._lost(held, None, row)
+            return
+        if d.action == "dead":
+            await self._dead(held, d.error, row)
+            return
+        try:
+            msg = await self._q.release(lease, delay=d.delay, error=d.error)
+        except LeaseLost as lost:
+            self._lost(held, lost, row)
+            return
+        if msg.state is State.DEAD:
+            row[DEAD_LETTERED] += 1
+            log.error(
+                "queue %r: key %r died after %d attempts", self._q.name, msg.key, lease.attempt
+            )
+        else:
+            row[RETRIED] += 1
+            log.info(
+                "queue %r: key %r attempt %d failed; retry in %.3gs",
+                self._q.name,
+                lease.key,
+                lease.attempt,
+                d.delay,
+            )
+
+    async def _dead(self, held: Held, error: str, row: list[int]) -> None:
+        try:
+            await self._q.dead_letter(held.lease, error=error, record=self._cfg.idempotent)
+        except LeaseLost as exc:
+            self._lost(held, exc, row)
+            return
+        row[DEAD_LETTERED] += 1
+        log.error("queue %r: key %r dead-lettered: %s", self._q.name, held.lease.key, error)
+
+    def _lost(self, held: Held, exc: LeaseLost | None, row: list[int]) -> None:
+        row[LOST] += 1
+        log.warning(
+            "queue %r: lease on key %r was lost (%s); its outcome is dropped and the "
+            "message may run again — raise lease_timeout or keep heartbeat=True",
+            self._q.name,
+            held.lease.key,
+            "heartbeat could not extend it" if exc is None else exc.reason,
+        )
+
+    # -- heartbeat -----------------------------------------------------------------
+    async def _beat(self) -> None:
+        """Extend every held lease that has used a third of its time."""
+        lt = self._cfg.lease_timeout
+        now = self._clock()
+        for held in list(self._held.values()):
+            if held.lost or held.finished or held.lease.expires_at - now > lt * 2 / 3:
+                continue
+            try:
+                held.lease = await self._q.extend(held.lease, lt)
+            except LeaseLost as exc:
+                if not held.finished:
+                    held.lost = True
+                    log.warning(
+                        "queue %r: heartbeat lost key %r: %s", self._q.name, held.lease.key, exc
+                    )
+            except (StoreError, Closed) as exc:
+                log.warning("queue %r: heartbeat failed (%s); will retry", self._q.name, exc)
+
+    async def _prune(self) -> None:
+        with contextlib.suppress(StoreError, Closed):
+            await self._q.prune_results()
+
+    async def _hand_back(self) -> None:
+        """At shutdown: release what handlers still hold, so nothing waits for expiry."""
+        for held in list(self._held.values()):
+            if held.finished or held.lost:
+                continue
+            held.lost = True  # its handler's late result must not be acked
+            with contextlib.suppress(LeaseLost, StoreError, Closed):
+                await self._q.release(held.lease, front=True, error="worker shut down")
+                log.info("queue %r: handed back key %r at shutdown", self._q.name, held.lease.key)
+
+    # unasync: async-only begin
+    async def _call(self, arg: Any) -> Any:
+        handler = self._cfg.handler
+        if self._cfg.is_async:
+            return await handler(arg)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, handler, arg)
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def _heartbeat(self) -> None:
+        interval = self._cfg.lease_timeout / 3
+        last_prune = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            if self._cfg.heartbeat:
+                await self._beat()
+            if self._cfg.idempotent and time.monotonic() - last_prune > _PRUNE_EVERY:
+                last_prune = time.monotonic()
+                await self._prune()
+
+    async def run(self) -> None:
+        """Run the slots until ``stop`` is set, then wait up to ``shutdown_timeout``
+        for running handlers and hand back what is still held."""
+        cfg = self._cfg
+        if not cfg.is_async:
+            self._pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="leaseq-handler")
+        slots = [asyncio.create_task(self._slot()) for _ in range(cfg.concurrency)]
+        beat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._join(slots)
+        finally:
+            beat.cancel()
+            await self._hand_back()
+            for task in slots:
+                task.cancel()
+            await asyncio.gather(*slots, beat, return_exceptions=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+
+    async def _join(self, slots: list[asyncio.Task[None]]) -> None:
+        stopped_at = None
+        pending = set(slots)
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=_NAP)
+            for task in done:
+                if task.exception() is not None:
+                    self._stop.set()
+                    raise task.exception()  # type: ignore[misc]
+            if self._stop.is_set():
+                if stopped_at is None:
+                    stopped_at = time.monotonic()
+                elif time.monotonic() - stopped_at >= self._cfg.shutdown_timeout:
+                    return
+
+    # unasync: async-only end
+    # unasync: sync-only begin
+    # def _call(self, arg: Any) -> Any:
+    #     handler = self._cfg.handler
+    #     if self._cfg.is_async:
+    #         return self._runner().run(handler(arg))
+    #     return handler(arg)
+    #
+    # def _runner(self) -> asyncio.Runner:
+    #     # An async handler on a thread-based worker: one event loop per slot thread.
+    #     runner: asyncio.Runner | None = getattr(self._local, "runner", None)
+    #     if runner is None:
+    #         runner = self._local.runner = asyncio.Runner()
+    #     return runner
+    #
+    # def _sleep(self, seconds: float) -> None:
+    #     self._stop.wait(seconds)
+    #
+    # def _heartbeat(self, finished: threading.Event) -> None:
+    #     interval = self._cfg.lease_timeout / 3
+    #     last_prune = time.monotonic()
+    #     while not finished.wait(interval):
+    #         if self._cfg.heartbeat:
+    #             self._beat()
+    #         if self._cfg.idempotent and time.monotonic() - last_prune > _PRUNE_EVERY:
+    #             last_prune = time.monotonic()
+    #             self._prune()
+    #
+    # def _slot_thread(self, failures: list[BaseException]) -> None:
+    #     try:
+    #         self._slot()
+    #     except BaseException as exc:
+    #         failures.append(exc)
+    #         self._stop.set()
+    #     finally:
+    #         runner = getattr(self._local, "runner", None)
+    #         if runner is not None:
+    #             runner.close()
+    #
+    # def run(self) -> None:
+    #     """Run the slots until ``stop`` is set, then wait up to ``shutdown_timeout``
+    #     for running handlers and hand back what is still held."""
+    #     self._local = threading.local()
+    #     failures: list[BaseException] = []
+    #     slots = [
+    #         threading.Thread(
+    #             target=self._slot_thread, args=(failures,), name=f"leaseq-worker-{i}", daemon=True
+    #         )
+    #         for i in range(self._cfg.concurrency)
+    #     ]
+    #     finished = threading.Event()
+    #     beat = threading.Thread(
+    #         target=self._heartbeat, args=(finished,), name="leaseq-heartbeat", daemon=True
+    #     )
+    #     for thread in slots:
+    #         thread.start()
+    #     beat.start()
+    #     try:
+    #         self._join(slots)
+    #     finally:
+    #         finished.set()
+    #         self._hand_back()
+    #     if failures:
+    #         raise failures[0]
+    #
+    # def _join(self, slots: list[threading.Thread]) -> None:
+    #     stopped_at = None
+    #     while any(t.is_alive() for t in slots):
+    #         for thread in slots:
+    #             thread.join(_NAP / len(slots))
+    #         if self._stop.is_set():
+    #             if stopped_at is None:
+    #                 stopped_at = time.monotonic()
+    #             elif time.monotonic() - stopped_at >= self._cfg.shutdown_timeout:
+    #                 return
+    # unasync: sync-only end
