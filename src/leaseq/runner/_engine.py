@@ -250,21 +250,25 @@ class Engine:
 
     async def _work(self, w: _Worker) -> None:
         # The hot loop: claim, run inline, ack. Everything unusual (delayed tasks,
-        # timeouts, hooks, threads, stopping) goes through _prepare/_settle.
+        # timeouts, hooks, threads, stopping, waiters) goes through _prepare,
+        # _settle and _record; the plain success is recorded right here.
         store, clock, gate, timers = self._store, self._clock, self._gate, self._timers
         claim, ack = store.claim, store.ack
+        now = None  # the time of the success just recorded: the next claim reuses it
         try:
             while not self._stopping:
-                if gate is not None:
+                if now is None:
                     now = clock()
+                if gate is not None:
                     pause = gate.wait(now)
                     if pause > 0 and store.count_ready(QUEUE, now=now):
                         await self._park(now + pause)
+                        now = None
                         continue
-                now = clock()
                 leases = claim(QUEUE, now=now, lease_timeout=_HOLD, owner=None)
                 if not leases:
                     await self._park()
+                    now = None
                     continue
                 if gate is not None:
                     gate.take(now)
@@ -274,6 +278,7 @@ class Engine:
                 if (h._delayed or self._halt or self._on_start is not None) and not self._prepare(
                     h, lease, now
                 ):
+                    now = None
                     continue
                 h._attempts = lease.attempt
                 h._status = "running"
@@ -297,16 +302,35 @@ class Engine:
                     if timer is not None:
                         timer.cancel()
                     self._settle(w, h, lease, None, exc)
+                    now = None
                     continue
                 w.handle = None
                 if timer is not None:
                     timer.cancel()
                 if w.reason is not None:
                     self._settle(w, h, lease, value, None)
+                    now = None
                     continue
                 now = clock()
                 ack(QUEUE, lease, now=now)
-                self._record(h, "succeeded", value, None, "", False, now)
+                if (
+                    h._waiters is not None
+                    or h._callbacks is not None
+                    or o.detached
+                    or self._on_complete is not None
+                ):
+                    self._record(h, "succeeded", value, None, "", False, now)
+                    now = None  # callbacks ran: read the clock afresh
+                    continue
+                # _record's steps for a success nobody listens to (keep in step with it).
+                h._outcome = ("succeeded", value, None, "", False, now)
+                h.args = ()
+                self._outstanding -= 1
+                self._recorded += 1
+                self._counts["succeeded"] += 1
+                self._results.append(h)
+                if not self._outstanding:
+                    self._settle_drained()
         except asyncio.CancelledError:
             raise
         except BaseException:

@@ -46,20 +46,22 @@ class TaskHandle:
     runner keeps finished handles only as its bounded record of results.
     """
 
-    # No __slots__: the rarely-changed fields are class-level defaults, so making
-    # a handle sets only six attributes (submission is on the hot path).
-    task_id: str = ""
-    scheduled_for: float | None = None
-    started_at: float | None = None
-    _status: TaskState = "pending"
-    _attempts: int = 0
+    # No __slots__ (callers may hang their own attributes on a handle). Every field
+    # is set in __init__, none left to a class-level default: reading a default
+    # through the class, or adding an attribute later, costs several times an
+    # attribute the instance already has (submission and runs are the hot path).
+    task_id: str
+    scheduled_for: float | None
+    started_at: float | None
+    _status: TaskState
+    _attempts: int
     # The outcome is recorded cheaply as (status, value, error, message, still_running,
     # finished_at); the TaskResult is built from it on first use.
-    _outcome: tuple[TaskStatus, Any, BaseException | None, str, bool, float] | None = None
-    _result: TaskResult | None = None
-    _waiters: list[asyncio.Future[TaskResult]] | None = None
-    _callbacks: list[Callable[[TaskHandle], Any]] | None = None
-    _delayed: bool = False  # waiting in the queue for a future time (delay, retry)
+    _outcome: tuple[TaskStatus, Any, BaseException | None, str, bool, float] | None
+    _result: TaskResult | None
+    _waiters: list[asyncio.Future[TaskResult]] | None
+    _callbacks: list[Callable[[TaskHandle], Any]] | None
+    _delayed: bool  # waiting in the queue for a future time (delay, retry)
 
     def __init__(
         self,
@@ -76,6 +78,16 @@ class TaskHandle:
         self.opts = opts
         self.kind = kind
         self.created_at = created_at
+        self.task_id = ""
+        self.scheduled_for = None
+        self.started_at = None
+        self._status = "pending"
+        self._attempts = 0
+        self._outcome = None
+        self._result = None
+        self._waiters = None
+        self._callbacks = None
+        self._delayed = False
 
     # -- identity --------------------------------------------------------------
     @property

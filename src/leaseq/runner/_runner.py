@@ -141,21 +141,21 @@ class TaskRunner(Engine):
         from ``opts`` and/or keyword overrides. Raises ``ClosedError`` when the runner
         does not accept tasks, ``QueueFullError`` when ``size`` tasks are outstanding.
         """
-        resolved = None if opts is None and not overrides else self._options(opts, overrides)
-        return self._enqueue(fn, args, resolved)
+        if opts is None and not overrides:
+            return self._enqueue(fn, args, self._default)
+        return self._enqueue(fn, args, self._options(opts, overrides))
 
-    def _enqueue(self, fn: Any, args: tuple[Any, ...], opts: TaskOptions | None) -> TaskHandle:
+    def _enqueue(self, fn: Any, args: tuple[Any, ...], o: TaskOptions) -> TaskHandle:
         if self._halt or not self._accepting:
             raise ClosedError(self._refusal())
-        o = opts if opts is not None else self._default
         if fn is self._last_fn:  # map() and loops submit one function many times
             kind = self._last_kind
         else:
             kind = kind_of(fn)
             if kind != AWAITABLE:
                 self._last_fn, self._last_kind = fn, kind
-        if kind == AWAITABLE and o.retries:
-            raise ValueError("an awaitable runs once and cannot be retried; submit a function")
+            elif o.retries:
+                raise ValueError("an awaitable runs once and cannot be retried; submit a function")
         now = self._clock()
         handle = TaskHandle(self, fn, args, o, kind, now)
         delay, at = o.delay, o.run_at
@@ -176,7 +176,7 @@ class TaskRunner(Engine):
             ) from None
         handle.task_id = msg.key
         self._outstanding += 1
-        if msg.available_at > now:
+        if (delay or at is not None) and msg.available_at > now:
             handle.scheduled_for = msg.available_at
             handle._delayed = True
             self._scheduled += 1
