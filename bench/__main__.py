@@ -13,6 +13,10 @@ TOPICS = {
     "sqlite": "bench.sqlite",
     "file": "bench.file",
     "runner": "bench.runner",
+    "worker": "bench.worker",
+    "cli": "bench.cli",
+    "postgres": "bench.postgres",
+    "redis": "bench.redis",
 }
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._postgres import postgres_factory
+
 StoreFactory = Callable[[Path, Any], str]
 
 
@@ -21,8 +23,18 @@ def _memory(tmp_path: Path, request: Any) -> str:
     return f"memory://conformance-{uuid.uuid4().hex}"
 
 
+def _redis(tmp_path: Path, request: Any) -> str:
+    # A fresh key prefix per test on the shared server; its keys are deleted after
+    # the test (never FLUSHALL/FLUSHDB: others use the server too).
+    from tests.stores.redis.service import redis_url_for_test
+
+    return redis_url_for_test(request)
+
+
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": _memory,
     "sqlite": lambda tmp_path, request: f"sqlite:///{tmp_path}/q.db",
     "file": lambda tmp_path, request: f"file://{tmp_path}/q",
+    "postgres": postgres_factory,
+    "redis": _redis,
 }
