@@ -116,6 +116,7 @@ class CountingStore:
         self._inner = inner
         self._lock = threading.Lock()
         self.calls: dict[str, int] = dict.fromkeys(self.COUNTED, 0)
+        self.returned: dict[str, int] = dict.fromkeys(self.COUNTED, 0)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -125,10 +126,15 @@ class CountingStore:
         def counted(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
                 self.calls[name] += 1
-            return attr(*args, **kwargs)
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.returned[name] += 1
 
         return counted
 
     def reset(self) -> None:
         with self._lock:
             self.calls = dict.fromkeys(self.COUNTED, 0)
+            self.returned = dict.fromkeys(self.COUNTED, 0)

@@ -368,10 +368,12 @@ def test_a_put_wakes_one_get_waiter_not_all(make_queue, clock):
     q = leaseq.Queue(counting, clock=clock)
     try:
         calls = [Background(q.get, timeout=10) for _ in range(30)]
-        time.sleep(0.1)
+        # Every waiter has tried once (a network store takes a round trip) and waits.
+        _wait_for(lambda: counting.returned["claim"] >= 30, seconds=10)
+        time.sleep(SETTLE)
         counting.reset()
         base.put("x")
-        _wait_for(lambda: any(c.done.is_set() for c in calls))
+        _wait_for(lambda: any(c.done.is_set() for c in calls), seconds=10)
         time.sleep(SETTLE)
         woken = counting.calls["claim"]
         for i in range(29):
@@ -388,10 +390,11 @@ def test_a_put_wakes_only_the_take_waiters_of_its_key(make_queue, clock):
     q = leaseq.Queue(counting, clock=clock)
     try:
         calls = [Background(q.take, f"k{i}", timeout=10) for i in range(30)]
-        time.sleep(0.1)
+        _wait_for(lambda: counting.returned["claim_key"] >= 30, seconds=10)
+        time.sleep(SETTLE)
         counting.reset()
         base.put("x", key="k0")
-        _wait_for(lambda: calls[0].done.is_set())
+        _wait_for(lambda: calls[0].done.is_set(), seconds=10)
         time.sleep(SETTLE)
         woken = counting.calls["claim_key"]
         for i in range(1, 30):
