@@ -211,6 +211,29 @@ def test_stats_fields(make, clock: FakeClock) -> None:
     assert (st.ready, st.delayed, st.inflight, st.dead, st.total) == (1, 1, 1, 0, 3)
     assert st.by_worker_id == {"w": 1}
     assert st.oldest_ready_age_seconds == 4 and st.oldest_inflight_age_seconds == 4
+    assert st.average_inflight_age_seconds == 4
+    assert st.leases_by_worker_id == {"w": 1}
+    assert st.last_seen_by_worker_id == {"w": clock() - 4}
+
+
+def test_worker_sightings_add_up_across_queue_objects(make, clock: FakeClock) -> None:
+    a, b = make(), make()
+    for i in range(5):
+        a.put(i)
+    a.ack(a.get_message(leased_by="w1"))
+    clock.advance(1)
+    b.ack(b.get_message(leased_by="w1"))
+    clock.advance(1)
+    a.get(leased_by="w2")
+    b.get_message()  # no worker id: not a sighting
+    clock.advance(3)
+    st = make().stats()  # a third object reads what both recorded
+    assert st.leases_by_worker_id == {"w1": 2, "w2": 1}
+    assert st.last_seen_by_worker_id == {"w1": clock() - 4, "w2": clock() - 3}
+    assert st.by_worker_id == {"w2": 1, "": 1}
+    assert st.average_inflight_age_seconds == 3
+    a.purge()
+    assert make().stats().leases_by_worker_id == {}
 
 
 def test_dedupe_key_reuses_the_live_message(make) -> None:

@@ -102,6 +102,21 @@ def test_stats_fields(make_queue, clock):
     assert stats.by_owner == {"w1": 1}
     assert stats.oldest_ready_age == pytest.approx(10)  # r1, put 10 s ago
     assert stats.oldest_leased_age == pytest.approx(10)  # l, claimed 10 s ago
+    assert stats.mean_leased_age == pytest.approx(10)  # the only lease
+
+
+def test_mean_leased_age_averages_the_current_leases(make_queue, clock):
+    q = make_queue()
+    q.put_many(["a", "b", "c"])
+    q.get(owner="w1")
+    clock.advance(4)
+    q.get(owner="w2")
+    clock.advance(2)
+    q.ack(q.get(owner="w2"))  # an acked lease no longer counts
+    stats = q.stats()
+    assert stats.leased == 2
+    assert stats.mean_leased_age == pytest.approx((6 + 2) / 2)
+    assert stats.oldest_leased_age == pytest.approx(6)
 
 
 def test_stats_of_an_empty_queue(make_queue):
@@ -109,6 +124,7 @@ def test_stats_of_an_empty_queue(make_queue):
     assert (stats.ready, stats.delayed, stats.leased, stats.dead, stats.total) == (0, 0, 0, 0, 0)
     assert stats.oldest_ready_age is None
     assert stats.oldest_leased_age is None
+    assert stats.mean_leased_age is None
     assert stats.by_owner == {}
 
 

@@ -144,7 +144,8 @@ class QueueStats:
 
     ``ready`` excludes delayed messages; ``total`` counts every message
     including dead letters; ``by_owner`` counts current leases per owner.
-    Ages are seconds, ``None`` when there is no such message.
+    Ages are seconds, ``None`` when there is no such message;
+    ``mean_leased_age`` is the average time since the current leases were taken.
     """
 
     ready: int
@@ -155,3 +156,4 @@ class QueueStats:
     oldest_ready_age: float | None
     oldest_leased_age: float | None
     by_owner: dict[str, int] = field(default_factory=dict)
+    mean_leased_age: float | None = None

@@ -167,12 +167,14 @@ def logical_stats(
     oldest = [a for a in (min_ready, min_due if due else None) if a is not None]
     leased = 0
     leased_since: float | None = None
+    leased_sum = 0.0
     by_owner: dict[str, int] = {}
     for row in leased_rows:
         attempts, max_attempts, exp, leased_at, owner = row[:5]
         if exp > now:
             leased += 1
             leased_since = leased_at if leased_since is None else min(leased_since, leased_at)
+            leased_sum += now - leased_at
             by_owner[owner or ""] = by_owner.get(owner or "", 0) + 1
         elif after_expiry(attempts, max_attempts) is State.DEAD:
             dead += 1
@@ -195,6 +197,7 @@ def logical_stats(
         oldest_ready_age=None if not oldest else now - min(oldest),
         oldest_leased_age=None if leased_since is None else now - leased_since,
         by_owner=by_owner,
+        mean_leased_age=leased_sum / leased if leased else None,
     )
 
 

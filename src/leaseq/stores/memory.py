@@ -961,12 +961,14 @@ class MemoryStore:
                 return QueueStats(0, 0, 0, 0, 0, None, None, {})
             oldest_ready: float | None = None
             oldest_leased: float | None = None
+            leased_sum = 0.0
             by_owner: dict[str, int] = {}
             delayed = 0
             for rec in q.by_key.values():
                 if rec[_STATE] is _LEASED:
                     age = now - rec[_LEASED_AT]
                     oldest_leased = age if oldest_leased is None else max(oldest_leased, age)
+                    leased_sum += age
                     owner = rec[_LEASED_BY] or ""
                     by_owner[owner] = by_owner.get(owner, 0) + 1
                 elif rec[_WHERE] is None:
@@ -984,6 +986,7 @@ class MemoryStore:
                 oldest_ready_age=oldest_ready,
                 oldest_leased_age=oldest_leased,
                 by_owner=by_owner,
+                mean_leased_age=leased_sum / q.leased if q.leased else None,
             )
 
     # -- maintenance ---------------------------------------------------------------

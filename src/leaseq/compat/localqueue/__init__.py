@@ -19,9 +19,9 @@ Differences: ``store=`` takes a leaseq URL or store object (the default file
 is ``./localqueue.sqlite3``); ``maxsize`` counts live messages (ready,
 delayed and in flight), across processes; errors are recorded as
 ``"Type: message"`` text and shown as ``{"type", "message", "text"}``;
-``QueueStats.leases_by_worker_id`` counts current leases per owner,
-``last_seen_by_worker_id`` is empty and
-``average_inflight_age_seconds`` is None (leaseq does not track them);
+worker sightings for ``QueueStats`` (``leases_by_worker_id``,
+``last_seen_by_worker_id``) are kept in a side queue ``<name>.localqueue-workers``
+of the same store, one record per worker id and queue object;
 LMDB stores, ``ResultStore`` and ``IdempotencyStore`` adapters are not
 provided (the results ledger lives in the queue's own store).
 """

@@ -76,9 +76,10 @@ def from_message(queue: str, msg: Message, lease: Lease | None = None) -> QueueM
 
 @dataclass(frozen=True)
 class QueueStats:
-    """localqueue's stats. ``by_worker_id`` and ``leases_by_worker_id`` both count the
-    current leases per owner (leaseq's ``by_owner``); ``last_seen_by_worker_id`` is
-    not tracked (always empty) and ``average_inflight_age_seconds`` is None."""
+    """localqueue's stats. ``by_worker_id`` counts the current leases per owner
+    (leaseq's ``by_owner``); ``leases_by_worker_id`` counts every lease each
+    ``leased_by`` id has taken and ``last_seen_by_worker_id`` is the time of its
+    newest one (kept by ``PersistentQueue``, see ``WORKERS_SUFFIX``)."""
 
     ready: int
     delayed: int
@@ -93,7 +94,12 @@ class QueueStats:
     average_inflight_age_seconds: float | None = None
 
     @classmethod
-    def from_leaseq(cls, st: _LeaseqStats) -> QueueStats:
+    def from_leaseq(
+        cls,
+        st: _LeaseqStats,
+        leases_by: dict[str, int] | None = None,
+        last_seen: dict[str, float] | None = None,
+    ) -> QueueStats:
         return cls(
             ready=st.ready,
             delayed=st.delayed,
@@ -101,7 +107,9 @@ class QueueStats:
             dead=st.dead,
             total=st.total,
             by_worker_id=dict(st.by_owner),
-            leases_by_worker_id=dict(st.by_owner),
+            leases_by_worker_id=dict(leases_by or {}),
+            last_seen_by_worker_id=dict(last_seen or {}),
             oldest_ready_age_seconds=st.oldest_ready_age,
             oldest_inflight_age_seconds=st.oldest_leased_age,
+            average_inflight_age_seconds=st.mean_leased_age,
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,10 @@ from leaseq._core.model import Lease, Message
 from leaseq.compat.localqueue import _policies as P
 from leaseq.compat.localqueue._model import QueueMessage, QueueStats, from_message
 
-__all__ = ["DEFAULT_STORE_PATH", "PersistentQueue"]
+__all__ = ["DEFAULT_STORE_PATH", "WORKERS_SUFFIX", "PersistentQueue"]
+
+#: The side queue ``<name><suffix>`` that keeps worker sightings for ``stats()``.
+WORKERS_SUFFIX = ".localqueue-workers"
 
 #: Where the queue lives when neither ``store`` nor ``store_path`` is given.
 DEFAULT_STORE_PATH = "localqueue.sqlite3"
@@ -142,6 +146,12 @@ class PersistentQueue:
         self._local = threading.local()
         self._unfinished = 0
         self._all_done = threading.Condition()
+        # Worker sightings (``leased_by``) for stats(): one record per worker id and
+        # queue object, in a side queue of the same store (see ``_saw``).
+        self._workers = leaseq.Queue(self._q.store, name=f"{name}{WORKERS_SUFFIX}", clock=clock)
+        self._instance = uuid.uuid4().hex[:12]
+        self._leases_by: dict[str, int] = {}
+        self._seen_lock = threading.Lock()
 
     @staticmethod
     def _capacity(maxsize: int, backpressure: Any) -> tuple[int, str]:
@@ -232,7 +242,21 @@ class PersistentQueue:
 
     # -- get ------------------------------------------------------------------------
     def _claim(self, block: bool, timeout: float | None, leased_by: str | None) -> Lease:
-        return self._q.get(block=block, timeout=timeout, owner=leased_by)
+        lease = self._q.get(block=block, timeout=timeout, owner=leased_by)
+        if leased_by is not None:
+            self._saw(leased_by)
+        return lease
+
+    def _saw(self, worker_id: str) -> None:
+        """Record that ``worker_id`` took a lease now: its record (this queue object's
+        count of its leases, and the time) replaces the previous one. Each record has
+        one writer, so counts add up across processes without read-modify-write."""
+        with self._seen_lock:
+            n = self._leases_by[worker_id] = self._leases_by.get(worker_id, 0) + 1
+            self._workers.put(
+                {"worker": worker_id, "leases": n, "at": self._now()},
+                key=f"{worker_id}\x1f{self._instance}",
+            )
 
     def get_message(
         self, block: bool = True, timeout: float | None = None, leased_by: str | None = None
@@ -345,14 +369,29 @@ class PersistentQueue:
         return self._q.full()
 
     def stats(self) -> QueueStats:
-        return QueueStats.from_leaseq(self._q.stats())
+        """localqueue's stats; the worker fields come from every queue object's
+        sightings of ``leased_by`` ids on this store (see ``_saw``)."""
+        leases: dict[str, int] = {}
+        seen: dict[str, float] = {}
+        for key in self._workers.keys(leaseq.State.READY):
+            msg = self._workers.peek(key)
+            if msg is None:
+                continue
+            who, n, at = msg.value["worker"], msg.value["leases"], msg.value["at"]
+            leases[who] = leases.get(who, 0) + n
+            seen[who] = max(seen.get(who, at), at)
+        return QueueStats.from_leaseq(self._q.stats(), leases, seen)
 
     def purge(self) -> int:
+        self._workers.purge()
+        with self._seen_lock:
+            self._leases_by.clear()
         return self._q.purge()
 
     def close(self) -> None:
         # The AsyncQueue (if any) shares this queue's store, which closing this one closes.
         self._aq = None
+        self._workers.close()  # (it does not own the store: the line below closes it)
         self._q.close()
 
     def __enter__(self) -> PersistentQueue:

@@ -91,6 +91,7 @@ class Reads(StoreBase):
         ready = delayed = leased = dead = 0
         oldest_ready: float | None = None
         oldest_leased: float | None = None
+        leased_sum = 0.0
         by_owner: dict[str, int] = {}
         for e in scan(self._qd(queue), now_k):
             if e.state is _DEAD:
@@ -99,6 +100,7 @@ class Reads(StoreBase):
                 leased += 1
                 age = now - F.dec_t(e.claimed or 0)
                 oldest_leased = age if oldest_leased is None else max(oldest_leased, age)
+                leased_sum += age
                 by_owner[e.owner or ""] = by_owner.get(e.owner or "", 0) + 1
             elif e.avail > now_k:
                 delayed += 1
@@ -108,7 +110,7 @@ class Reads(StoreBase):
                 oldest_ready = age if oldest_ready is None else max(oldest_ready, age)
         return QueueStats(
             ready, delayed, leased, dead, ready + delayed + leased + dead,
-            oldest_ready, oldest_leased, by_owner,
+            oldest_ready, oldest_leased, by_owner, leased_sum / leased if leased else None,
         )  # fmt: skip
 
     def purge(self, queue: str) -> int:

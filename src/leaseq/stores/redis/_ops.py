@@ -453,7 +453,7 @@ class Ops:
 
     def stats_call(self, queue: str, now: float | None) -> Call:
         def decode(raw: Any, now_s: float) -> QueueStats:
-            ready, delayed, leased, dead, live, av, la, flat = raw
+            ready, delayed, leased, dead, live, av, la, flat, sum_la = raw
             owners = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
             return QueueStats(
                 ready=int(ready),
@@ -464,6 +464,8 @@ class Ops:
                 oldest_ready_age=None if av is None else now_s - float(av),
                 oldest_leased_age=None if la is None else now_s - float(la),
                 by_owner=owners,
+                # now - mean(leased_at): the script sums the start times it read.
+                mean_leased_age=now_s - float(sum_la) / int(leased) if int(leased) else None,
             )
 
         return self._read(queue, now, "stats", "", decode)

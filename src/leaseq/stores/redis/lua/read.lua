@@ -58,11 +58,12 @@ elseif what == 'stats' then
     local av = tonumber(redis.call('HGET', M(B, id), 'av'))
     if not oldest_av or av < oldest_av then oldest_av = av end
   end
-  local owners = {}
+  local owners, sum_la = {}, 0
   for _, mem in ipairs(redis.call('ZRANGE', B .. ':l', 0, -1)) do
     local r = redis.call('HMGET', M(B, string.sub(mem, 13)), 'la', 'by')
     local la = tonumber(r[1])
     if not oldest_la or la < oldest_la then oldest_la = la end
+    sum_la = sum_la + la
     local by = r[2] or ''
     owners[by] = (owners[by] or 0) + 1
   end
@@ -74,7 +75,7 @@ elseif what == 'stats' then
   return {ns, {redis.call('ZCARD', B .. ':r'), redis.call('ZCARD', B .. ':d'),
     redis.call('ZCARD', B .. ':l'), redis.call('ZCARD', B .. ':x'),
     redis.call('HLEN', B .. ':k'), oldest_av and n2s(oldest_av), oldest_la and n2s(oldest_la),
-    flat}}
+    flat, n2s(sum_la)}}
 elseif what == 'next_due' then
   if arg ~= '' then
     local id = live_id(arg)
