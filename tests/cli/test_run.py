@@ -86,6 +86,8 @@ def test_exec_failure_is_retried_then_recorded(cli: Cli) -> None:
         summary["retried"],
         summary["dead_lettered"],
     ) == (0, 2, 1, 1)
+    # Log lines stay one line each: the error's traceback summary is in the store.
+    assert "dead-lettered: CommandFailed" in r.err and "Traceback" not in r.err
     dead = cli.ok("--json", "inspect", "jobs", "bad").json
     assert dead["state"] == "dead" and dead["attempts"] == 2
     err = dead["last_error"]

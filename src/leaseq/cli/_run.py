@@ -57,11 +57,27 @@ def _drained(ctx: Context, queue: str) -> Callable[[], bool]:
     return drained
 
 
+class _LogLine(logging.Formatter):
+    """``time LEVEL message``: the message's first line only, unless ``keep_all``
+    (a dead letter's error carries its traceback summary: --debug shows it)."""
+
+    def __init__(self, keep_all: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+        self._keep_all = keep_all
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if self._keep_all else text.split("\n", 1)[0]
+
+
 def _run_worker(
     ctx: Context, args: argparse.Namespace, label: str, handler: Any, **extra: Any
 ) -> int:
-    # The worker logs retries and dead letters; give those lines a time stamp.
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", level=logging.WARNING)
+    # The worker logs retries and dead letters; give those lines a time stamp, and
+    # keep each to one line (the store keeps the whole error) unless --debug.
+    handler_ = logging.StreamHandler()
+    handler_.setFormatter(_LogLine(keep_all=bool(getattr(args, "debug", False))))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler_])
     q = ctx.queue(args.queue)
     if args.drain:
         extra["poll_interval"] = 0.05  # notice the stop soon after the queue drains
