@@ -289,7 +289,9 @@ async def test_waiting_never_blocks_the_event_loop(make_async_queue, clock):
     await tick
     await q.ack(lease)
     assert len(gaps) > 20
-    assert max(gaps) < 0.1
+    # A wait run on the loop would stall it for its whole 0.2 s timeout; below that,
+    # a loaded machine can deschedule the process for a while (no flake at 0.1 s).
+    assert max(gaps) < 0.15
 
 
 async def test_a_burst_of_puts_serves_every_blocked_task(make_async_queue):
