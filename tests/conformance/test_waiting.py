@@ -30,7 +30,7 @@ def test_get_with_zero_timeout_does_not_wait(make_queue):
     start = time.monotonic()
     with pytest.raises(leaseq.Empty):
         q.get(timeout=0)
-    assert time.monotonic() - start < 0.05
+    assert time.monotonic() - start < 0.25  # one claim, no wait (a loaded machine: slack)
 
 
 def test_get_timeout_raises_empty_after_the_deadline(make_queue):
