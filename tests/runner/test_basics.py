@@ -404,3 +404,27 @@ async def test_a_retry_goes_back_under_its_key_behind_ready_tasks() -> None:
     await r.run()
     assert order == ["flaky1", "a", "b", "flaky2"]
     assert h.task_id == key and h.attempts == 2 and h.result().attempts == 2
+
+
+async def test_tasks_that_never_suspend_do_not_starve_the_event_loop() -> None:
+    # A worker runs tasks inline; it still hands the loop a turn now and then.
+    turns = 0
+    done = False
+
+    async def other_coroutine() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def noop() -> None:
+        return None
+
+    r = TaskRunner(workers=1)
+    handles = [r.submit(noop) for _ in range(1000)]
+    side = asyncio.create_task(other_coroutine())
+    summary = await r.run()
+    done = True
+    await side
+    assert summary.succeeded == 1000 and all(h.done() for h in handles)
+    assert turns >= 20  # without turns it would run about once, at the worker's start
