@@ -364,7 +364,7 @@ def test_options_are_validated() -> None:
 
 
 async def test_size_counts_a_running_task() -> None:
-    # Workers take a task out of the store while it runs: size must still count it.
+    # A running task is out of the store (its worker popped it): size still counts it.
     gate = asyncio.Event()
 
     async def held() -> str:

@@ -8,7 +8,7 @@ runs first), and cancelling a queued task is a keyed removal (O(log n)). The
 store's primitives never wait, so workers call them directly on the event
 loop and do their own waiting with futures and the runner's clock timers.
 
-A worker *takes* its task (``MemoryStore.take``: claim and ack in one step)
+A worker *pops* its task (``MemoryStore.pop_next``: claim and ack in one step)
 rather than leasing it: nothing outside this process could redeliver a lost
 lease, and the runner itself tracks what runs (``_Worker.handle``) and the
 attempts (``TaskHandle._attempts``). A running task is therefore not in the
@@ -139,7 +139,7 @@ class Engine:
         if max_results is None and mode == "infinite":
             max_results = _INFINITE_RESULTS
         self._max_results = max_results
-        self._store = MemoryStore()  # memory:// itself: workers use its take()
+        self._store = MemoryStore()  # memory:// itself: workers use its pop_next()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._timers: Timers | None = None
@@ -264,9 +264,9 @@ class Engine:
         # timeouts, hooks, threads, stopping, waiters) goes through _prepare,
         # _settle and _record; the plain success is recorded right here.
         store, clock, gate, timers = self._store, self._clock, self._gate, self._timers
-        take = store.take
+        pop_next = store.pop_next
         now = None  # the time of the success just recorded: the next claim reuses it
-        streak = 0  # tasks taken since the worker last let the loop run
+        streak = 0  # tasks popped since the worker last let the loop run
         try:
             while not self._stopping:
                 streak += 1
@@ -283,7 +283,7 @@ class Engine:
                         await self._park(now + pause)
                         now = None
                         continue
-                h: TaskHandle | None = take(QUEUE, now=now)
+                h: TaskHandle | None = pop_next(QUEUE, now=now)
                 if h is None:
                     await self._park()
                     now = None

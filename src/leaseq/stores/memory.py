@@ -624,7 +624,7 @@ class MemoryStore:
                 n.scheduled(queue, lease.expires_at, lease.key)
         return out
 
-    def take(self, queue: str, *, now: float | None) -> Any:
+    def pop_next(self, queue: str, *, now: float | None) -> Any:
         """Remove the next claimable message and return its value (None: nothing is
         claimable): a claim and its ack in one step, with no lease.
 
