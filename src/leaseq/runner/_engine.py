@@ -14,8 +14,8 @@ lease, and the runner itself tracks what runs (``_Worker.handle``) and the
 attempts (``TaskHandle._attempts``). A running task is therefore not in the
 store, and ``size`` is checked against ``_outstanding``, not the store.
 
-A worker is one coroutine that claims a task, runs it *inline* (no asyncio
-task per task) and acks it. Interrupting a running task (cancel, timeout,
+A worker is one coroutine that pops a task, runs it *inline* (no asyncio
+task per task) and records its outcome. Interrupting a running task (cancel, timeout,
 ``fail_first``, forced shutdown) cancels the worker's coroutine with a
 recorded reason; the worker takes the cancellation back (``uncancel``) and
 goes on with the next task.
@@ -260,12 +260,12 @@ class Engine:
                 timer.cancel()
 
     async def _work(self, w: _Worker) -> None:
-        # The hot loop: claim, run inline, ack. Everything unusual (delayed tasks,
+        # The hot loop: pop, run inline, record. Everything unusual (delayed tasks,
         # timeouts, hooks, threads, stopping, waiters) goes through _prepare,
         # _settle and _record; the plain success is recorded right here.
         store, clock, gate, timers = self._store, self._clock, self._gate, self._timers
         pop_next = store.pop_next
-        now = None  # the time of the success just recorded: the next claim reuses it
+        now = None  # the time of the success just recorded: the next pop reuses it
         streak = 0  # tasks popped since the worker last let the loop run
         try:
             while not self._stopping:
