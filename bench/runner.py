@@ -7,6 +7,9 @@ osiiso 1.1.0 needs Python 3.13 (osiiso requires it)::
     bench/.venv313/bin/pip install osiiso==1.1.0 -e .
     bench/.venv313/bin/python -m bench runner
 
+(or install osiiso alone and run with ``PYTHONPATH=$PWD/src:$PWD``; the
+instruction counts below work the same way with ``bench/runner.py --instructions``).
+
 Without osiiso installed its rows are left out (and said so).
 
 * Overhead: CPU time per task for N tasks (submission included; process time,

@@ -361,3 +361,70 @@ def test_options_are_validated() -> None:
         with pytest.raises(ValueError):
             TaskRunner(**bad)
     assert TaskOptions(retry_delay=2, backoff=3).retry_wait(3) == 18
+
+
+async def test_size_counts_a_running_task() -> None:
+    # A running task is out of the store (its worker popped it): size still counts it.
+    gate = asyncio.Event()
+
+    async def held() -> str:
+        await gate.wait()
+        return "done"
+
+    r = TaskRunner(size=1, workers=1)
+    h = r.submit(held)
+    await r.start()
+    await until(lambda: h.status == "running")
+    with pytest.raises(QueueFullError):
+        r.submit(double, 1)
+    gate.set()
+    assert (await r.run()).succeeded == 1 and h.value() == "done"
+    assert r.submit(double, 2).status == "pending"  # room again
+
+
+async def test_a_retry_goes_back_under_its_key_behind_ready_tasks() -> None:
+    order: list[str] = []
+    calls = 0
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        order.append(f"flaky{calls}")
+        if calls == 1:
+            raise OSError("once")
+
+    async def other(name: str) -> None:
+        order.append(name)
+
+    r = TaskRunner(workers=1)
+    h = r.submit(flaky, retries=1)
+    r.submit(other, "a")
+    r.submit(other, "b")
+    key = h.task_id
+    await r.run()
+    assert order == ["flaky1", "a", "b", "flaky2"]
+    assert h.task_id == key and h.attempts == 2 and h.result().attempts == 2
+
+
+async def test_tasks_that_never_suspend_do_not_starve_the_event_loop() -> None:
+    # A worker runs tasks inline; it still hands the loop a turn now and then.
+    turns = 0
+    done = False
+
+    async def other_coroutine() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def noop() -> None:
+        return None
+
+    r = TaskRunner(workers=1)
+    handles = [r.submit(noop) for _ in range(1000)]
+    side = asyncio.create_task(other_coroutine())
+    summary = await r.run()
+    done = True
+    await side
+    assert summary.succeeded == 1000 and all(h.done() for h in handles)
+    assert turns >= 20  # without turns it would run about once, at the worker's start

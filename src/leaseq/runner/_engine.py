@@ -2,14 +2,20 @@
 
 Tasks are messages of a private ``memory://`` store (DESIGN §6): the store
 decides the order (higher priority first, then submission order), a delayed
-task is a delayed message, a retry is a release with its backoff delay (the
-task waits in the queue, not in a worker, so anything more urgent runs
-first), and cancelling a queued task is a keyed removal (O(log n)). The
+task is a delayed message, a retry is a put of the same key with its backoff
+delay (the task waits in the queue, not in a worker, so anything more urgent
+runs first), and cancelling a queued task is a keyed removal (O(log n)). The
 store's primitives never wait, so workers call them directly on the event
 loop and do their own waiting with futures and the runner's clock timers.
 
-A worker is one coroutine that claims a task, runs it *inline* (no asyncio
-task per task) and acks it. Interrupting a running task (cancel, timeout,
+A worker *pops* its task (``MemoryStore.pop_next``: claim and ack in one step)
+rather than leasing it: nothing outside this process could redeliver a lost
+lease, and the runner itself tracks what runs (``_Worker.handle``) and the
+attempts (``TaskHandle._attempts``). A running task is therefore not in the
+store, and ``size`` is checked against ``_outstanding``, not the store.
+
+A worker is one coroutine that pops a task, runs it *inline* (no asyncio
+task per task) and records its outcome. Interrupting a running task (cancel, timeout,
 ``fail_first``, forced shutdown) cancels the worker's coroutine with a
 recorded reason; the worker takes the cancellation back (``uncancel``) and
 goes on with the next task.
@@ -29,13 +35,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from leaseq._core.clock import Clock
-from leaseq._core.model import Lease, State
+from leaseq._core.model import State
 from leaseq.runner._calls import ASYNC, AWAITABLE, SYNC
 from leaseq.runner._handle import TaskHandle
 from leaseq.runner._results import TaskResult, TaskStatus
 from leaseq.runner._timers import Timer, Timers
-from leaseq.stores import open_store
 from leaseq.stores.base import PutRequest
+from leaseq.stores.memory import MemoryStore
 
 __all__ = ["Engine", "FailPolicy", "Mode", "OnExit"]
 
@@ -46,8 +52,13 @@ FailPolicy = Literal["continue", "fail_first"]
 OnExit = Literal["complete_priority", "cancel"]
 
 QUEUE = "tasks"
-_HOLD = 10 * 365 * 86400.0  # a task holds its lease until it finishes: never expire it
+_HOLD = 10 * 365 * 86400.0  # a cancelled task's brief lease (claim_key then ack)
 _INFINITE_RESULTS = 10_000
+# A worker hands the event loop a turn after this many tasks in a row: a run of
+# tasks that never suspend must not starve timers, I/O and the other workers.
+# (On CPython 3.11 this also gets the worker loop specialized early: its code is
+# quickened only after several resumptions of the coroutine, not by looping.)
+_TURN = 32
 _STILL_RUNNING = "; its thread could not be stopped (threads cannot be killed) and is still running"
 _new = tuple.__new__
 
@@ -128,7 +139,7 @@ class Engine:
         if max_results is None and mode == "infinite":
             max_results = _INFINITE_RESULTS
         self._max_results = max_results
-        self._store = open_store("memory://")
+        self._store = MemoryStore()  # memory:// itself: workers use its pop_next()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._timers: Timers | None = None
@@ -249,14 +260,21 @@ class Engine:
                 timer.cancel()
 
     async def _work(self, w: _Worker) -> None:
-        # The hot loop: claim, run inline, ack. Everything unusual (delayed tasks,
+        # The hot loop: pop, run inline, record. Everything unusual (delayed tasks,
         # timeouts, hooks, threads, stopping, waiters) goes through _prepare,
         # _settle and _record; the plain success is recorded right here.
         store, clock, gate, timers = self._store, self._clock, self._gate, self._timers
-        claim, ack = store.claim, store.ack
-        now = None  # the time of the success just recorded: the next claim reuses it
+        pop_next = store.pop_next
+        now = None  # the time of the success just recorded: the next pop reuses it
+        streak = 0  # tasks popped since the worker last let the loop run
         try:
             while not self._stopping:
+                streak += 1
+                if streak > _TURN:
+                    streak = 0
+                    await asyncio.sleep(0)
+                    now = None
+                    continue
                 if now is None:
                     now = clock()
                 if gate is not None:
@@ -265,22 +283,21 @@ class Engine:
                         await self._park(now + pause)
                         now = None
                         continue
-                leases = claim(QUEUE, now=now, lease_timeout=_HOLD, owner=None)
-                if not leases:
+                h: TaskHandle | None = pop_next(QUEUE, now=now)
+                if h is None:
                     await self._park()
                     now = None
+                    streak = 0
                     continue
                 if gate is not None:
                     gate.take(now)
-                lease = leases[0]
-                h: TaskHandle = lease.value
                 o = h.opts
+                h._attempts += 1
                 if (h._delayed or self._halt or self._on_start is not None) and not self._prepare(
-                    h, lease, now
+                    h, now
                 ):
                     now = None
                     continue
-                h._attempts = lease.attempt
                 h._status = "running"
                 w.handle = h
                 if h.started_at is None:
@@ -301,18 +318,17 @@ class Engine:
                     w.handle = None
                     if timer is not None:
                         timer.cancel()
-                    self._settle(w, h, lease, None, exc)
+                    self._settle(w, h, None, exc)
                     now = None
                     continue
                 w.handle = None
                 if timer is not None:
                     timer.cancel()
                 if w.reason is not None:
-                    self._settle(w, h, lease, value, None)
+                    self._settle(w, h, value, None)
                     now = None
                     continue
                 now = clock()
-                ack(QUEUE, lease, now=now)
                 if (
                     h._waiters is not None
                     or h._callbacks is not None
@@ -347,17 +363,17 @@ class Engine:
         if not self._stopping and self._started and len(self._workers) < self._limit:
             self._spawn()
 
-    def _prepare(self, h: TaskHandle, lease: Lease, now: float) -> bool:
-        """The uncommon steps before an attempt; False when it must not run."""
+    def _prepare(self, h: TaskHandle, now: float) -> bool:
+        """The uncommon steps before an attempt (``h`` is already out of the store);
+        False when it must not run."""
         if h._delayed:
             h._delayed = False
             self._scheduled -= 1
         if self._halt and not h.opts.must_complete:
-            self._store.ack(QUEUE, lease, now=now)
+            h._attempts -= 1  # this attempt never starts
             self._record(h, "cancelled", None, None, "cancelled: the run is stopping", False, now)
             return False
         if self._on_start is not None:
-            h._attempts = lease.attempt
             h._status = "running"
             _emit(self._on_start, h)
         return True
@@ -376,9 +392,7 @@ class Engine:
             result = await result
         return result
 
-    def _settle(
-        self, w: _Worker, h: TaskHandle, lease: Lease, value: Any, error: BaseException | None
-    ) -> None:
+    def _settle(self, w: _Worker, h: TaskHandle, value: Any, error: BaseException | None) -> None:
         """Turn one attempt's outcome into a retry or a final result."""
         reason, cut = w.reason, w.cut
         task = asyncio.current_task()
@@ -391,20 +405,20 @@ class Engine:
         elif task is not None and error is not None:
             external = task.cancelling() > 0
         if error is None:
-            self._finish(lease, h, "succeeded", value=value)
+            self._finish(h, "succeeded", value=value)
         elif reason == "timeout":
             still = self._abandon(cut)
             error = TimeoutError(f"task {h.name!r} timed out after {h.opts.timeout}s")
-            self._failed(lease, h, error, still_running=still)
+            self._failed(h, error, still_running=still)
         elif reason is not None:
             still = self._abandon(cut)
             why = f"{reason}{_STILL_RUNNING}" if still else reason
-            self._finish(lease, h, "cancelled", message=why, still=still)
+            self._finish(h, "cancelled", message=why, still=still)
         elif isinstance(error, asyncio.CancelledError):
             why = "the runner's worker was cancelled" if external else "the task raised it"
-            self._finish(lease, h, "cancelled", message=f"cancelled: {why}")
+            self._finish(h, "cancelled", message=f"cancelled: {why}")
         else:
-            self._failed(lease, h, error)
+            self._failed(h, error)
         if external:
             raise asyncio.CancelledError  # the worker itself is being cancelled from outside
 
@@ -428,9 +442,7 @@ class Engine:
     def _thread_returned(self) -> None:
         self._abandoned -= 1
 
-    def _failed(
-        self, lease: Lease, h: TaskHandle, error: BaseException, *, still_running: bool = False
-    ) -> None:
+    def _failed(self, h: TaskHandle, error: BaseException, *, still_running: bool = False) -> None:
         o = h.opts
         retry = (
             isinstance(error, Exception)
@@ -441,7 +453,7 @@ class Engine:
             message = f"{type(error).__name__}: {error}"
             if still_running:
                 message += _STILL_RUNNING
-            self._finish(lease, h, "failed", error=error, message=message, still=still_running)
+            self._finish(h, "failed", error=error, message=message, still=still_running)
             return
         now = self._clock()
         wait = o.retry_wait(h._attempts)
@@ -449,14 +461,15 @@ class Engine:
         if wait > 0:
             h._delayed = True
             self._scheduled += 1
-        self._store.release(QUEUE, lease, now=now, delay=wait, error=repr(error)[:500])
+        # Back into the queue under its key (so cancel still finds it), behind what
+        # is ready now: the same place a release with this delay would give it.
+        self._store.put(QUEUE, PutRequest(h, h.task_id, o.priority, wait), now=now)
         _emit(self._on_retry, h, error)
         if wait > 0:
             self._arm_due(now + wait)
 
     def _finish(
         self,
-        lease: Lease,
         h: TaskHandle,
         status: TaskStatus,
         *,
@@ -465,9 +478,7 @@ class Engine:
         message: str = "",
         still: bool = False,
     ) -> None:
-        now = self._clock()
-        self._store.ack(QUEUE, lease, now=now)
-        self._record(h, status, value, error, message, still, now)
+        self._record(h, status, value, error, message, still, self._clock())
 
     def _record(
         self,

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from leaseq._core.clock import Clock
-from leaseq.errors import Full
 from leaseq.runner._calls import AWAITABLE, SYNC, kind_of
 from leaseq.runner._engine import QUEUE, Engine, FailPolicy, Mode, OnExit
 from leaseq.runner._errors import ClosedError, QueueFullError
@@ -156,24 +155,22 @@ class TaskRunner(Engine):
                 self._last_fn, self._last_kind = fn, kind
             elif o.retries:
                 raise ValueError("an awaitable runs once and cannot be retried; submit a function")
-        now = self._clock()
-        handle = TaskHandle(self, fn, args, o, kind, now)
-        delay, at = o.delay, o.run_at
-        try:
-            msg = self._store.put(
-                QUEUE,
-                _new(
-                    PutRequest,
-                    (handle, None, o.priority, delay or 0.0, at, "update", "update", None),
-                ),
-                now=now,
-                maxsize=self._size,
-            )
-        except Full:
+        if self._size and self._outstanding >= self._size:
+            # Counted here, not by the store: a running task is no longer in it.
             raise QueueFullError(
                 f"the runner holds {self._size} outstanding tasks (size={self._size}); "
                 "wait for some to finish (await handle, join()) or raise size"
-            ) from None
+            )
+        now = self._clock()
+        handle = TaskHandle(self, fn, args, o, kind, now)
+        delay, at = o.delay, o.run_at
+        msg = self._store.put(
+            QUEUE,
+            _new(
+                PutRequest, (handle, None, o.priority, delay or 0.0, at, "update", "update", None)
+            ),
+            now=now,
+        )
         handle.task_id = msg.key
         self._outstanding += 1
         if (delay or at is not None) and msg.available_at > now:
