@@ -150,6 +150,49 @@ def test_blocked_get_wakes_when_a_delayed_message_falls_due(make_queue, clock):
     assert call.join().value == "x"
 
 
+class _FallsDueMidWait:
+    """A store on which the delayed message falls due right after the waiter's
+    recheck found nothing (the call's first try is the first empty claim, the
+    wait loop's recheck the second), as the waiter goes on to plan its sleep."""
+
+    def __init__(self, inner, clock, seconds):
+        self._inner, self._clock, self._seconds = inner, clock, seconds
+        self.empty_claims = 0
+        self.raced = False
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def _then_due(self, got):
+        if not got:
+            self.empty_claims += 1
+            if self.empty_claims == 2:
+                self.raced = True
+                self._clock.advance(self._seconds)
+        return got
+
+    def claim(self, *args, **kwargs):
+        return self._then_due(self._inner.claim(*args, **kwargs))
+
+    def claim_key(self, *args, **kwargs):
+        return self._then_due(self._inner.claim_key(*args, **kwargs))
+
+
+@pytest.mark.parametrize("kind", ["get", "take"])
+def test_a_message_falling_due_during_a_wait_plan_is_not_missed(make_queue, clock, kind):
+    base = make_queue()
+    base.put("x", key="k", delay=60)
+    racing = _FallsDueMidWait(base.store, clock, 60)
+    q = leaseq.Queue(racing, clock=clock)
+    try:
+        start = time.monotonic()
+        lease = q.get(timeout=5) if kind == "get" else q.take("k", timeout=5)
+        assert racing.raced and lease.value == "x"
+        assert time.monotonic() - start < 2, "the waiter slept past a message that fell due"
+    finally:
+        q.close()
+
+
 def test_blocked_get_wakes_when_a_lease_expires(make_queue, clock):
     q = make_queue(lease_timeout=10)
     q.put("x")

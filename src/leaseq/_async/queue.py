@@ -369,6 +369,10 @@ class AsyncQueue:
         satisfied = False
         try:
             while True:
+                # The attempt's moment: the next due moment is asked as of then, so a
+                # message that fell due since (and is no longer "due later") still
+                # makes us recheck at once instead of sleeping to the deadline.
+                tried_at = self._now()
                 result = await attempt()
                 if result is not None:
                     satisfied = True
@@ -376,7 +380,7 @@ class AsyncQueue:
                 remaining = None if deadline is None else deadline - _monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Empty(f"queue {self._name!r}: deadline passed")
-                sleep = await self._plan_sleep(waiter, kind, key, head, remaining)
+                sleep = await self._plan_sleep(waiter, kind, key, head, remaining, tried_at)
                 await waiter.wait(sleep)
                 head = notifier.rearm(waiter, _INF)
         finally:
@@ -389,6 +393,7 @@ class AsyncQueue:
         key: str | None,
         head: bool,
         remaining: float | None,
+        tried_at: float | None,
     ) -> float | None:
         """How long to sleep: until the deadline, or the next due moment if we watch it."""
         if kind == "result":
@@ -396,7 +401,7 @@ class AsyncQueue:
         if not (head or kind == "take"):
             return remaining
         due: float | None = await self._aio.next_due(
-            self._name, now=self._now(), key=key if kind == "take" else None
+            self._name, now=tried_at, key=key if kind == "take" else None
         )
         if due is None:
             return remaining

@@ -362,6 +362,10 @@ class Queue:
         satisfied = False
         try:
             while True:
+                # The attempt's moment: the next due moment is asked as of then, so a
+                # message that fell due since (and is no longer "due later") still
+                # makes us recheck at once instead of sleeping to the deadline.
+                tried_at = self._now()
                 result = attempt()
                 if result is not None:
                     satisfied = True
@@ -369,7 +373,7 @@ class Queue:
                 remaining = None if deadline is None else deadline - _monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Empty(f"queue {self._name!r}: deadline passed")
-                sleep = self._plan_sleep(waiter, kind, key, head, remaining)
+                sleep = self._plan_sleep(waiter, kind, key, head, remaining, tried_at)
                 waiter.wait(sleep)
                 head = notifier.rearm(waiter, _INF)
         finally:
@@ -382,6 +386,7 @@ class Queue:
         key: str | None,
         head: bool,
         remaining: float | None,
+        tried_at: float | None,
     ) -> float | None:
         """How long to sleep: until the deadline, or the next due moment if we watch it."""
         if kind == "result":
@@ -389,7 +394,7 @@ class Queue:
         if not (head or kind == "take"):
             return remaining
         due: float | None = self._aio.next_due(
-            self._name, now=self._now(), key=key if kind == "take" else None
+            self._name, now=tried_at, key=key if kind == "take" else None
         )
         if due is None:
             return remaining
