@@ -203,6 +203,8 @@ class RedisStore(_Primitives):
         poll_interval: float = 5.0,
     ) -> None:
         redis = _import_redis()
+        # Looked up once: every call's except clauses name them.
+        self._errors = (redis.RedisError, redis.ResponseError)
         self.url = url
         self.prefix = prefix
         self.durability = durability
@@ -244,16 +246,16 @@ class RedisStore(_Primitives):
             raise Closed(f"store {self.url} is closed; open a new queue")
         script = SCRIPTS[call.script]
         args = [script.sha, len(call.keys), *call.keys, *call.args]
-        redis = _import_redis()
+        redis_error, response_error = self._errors
         try:
             try:
                 reply = self._send(args, call.write)
-            except redis.ResponseError as exc:
+            except response_error as exc:
                 if not is_noscript(exc):
                     raise
                 self._client.script_load(script.text)  # the server forgot it: nothing ran
                 reply = self._send(args, call.write)
-        except redis.RedisError as exc:
+        except redis_error as exc:
             raise unavailable(self.url, exc) from exc
         return call.finish(reply)
 
@@ -341,16 +343,16 @@ class AsyncRedisPrimitives(_Primitives):
             raise Closed(f"store {store.url} is closed; open a new queue")
         script = SCRIPTS[call.script]
         args = [script.sha, len(call.keys), *call.keys, *call.args]
-        redis = _import_redis()
+        redis_error, response_error = store._errors
         try:
             try:
                 reply = await self._send(args, call.write)
-            except redis.ResponseError as exc:
+            except response_error as exc:
                 if not is_noscript(exc):
                     raise
                 await self._client.script_load(script.text)
                 reply = await self._send(args, call.write)
-        except redis.RedisError as exc:
+        except redis_error as exc:
             raise unavailable(store.url, exc) from exc
         return call.finish(reply)
 
