@@ -67,6 +67,19 @@ def test_a_unix_socket_url_reaches_the_server(own_server, tmp_path):
 
 
 # -- errors ---------------------------------------------------------------------------
+def test_pooled_connections_are_asked_for_as_each_redis_py_wants():
+    from leaseq.stores.redis._store import _get_connection_args
+
+    class Old:  # redis-py 5.0-5.2: the command name is required
+        def get_connection(self, command_name, *keys, **options): ...
+
+    class New:  # later: no arguments (passing one is deprecated)
+        def get_connection(self, command_name=None, *keys, **options): ...
+
+    assert _get_connection_args(Old()) == ("EVALSHA",)
+    assert _get_connection_args(New()) == ()
+
+
 def test_a_closed_port_is_store_unavailable_with_a_hint():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
