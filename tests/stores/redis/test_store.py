@@ -67,6 +67,19 @@ def test_a_unix_socket_url_reaches_the_server(own_server, tmp_path):
 
 
 # -- errors ---------------------------------------------------------------------------
+def test_pooled_connections_are_asked_for_as_each_redis_py_wants():
+    from leaseq.stores.redis._store import _get_connection_args
+
+    class Old:  # redis-py 5.0-5.2: the command name is required
+        def get_connection(self, command_name, *keys, **options): ...
+
+    class New:  # later: no arguments (passing one is deprecated)
+        def get_connection(self, command_name=None, *keys, **options): ...
+
+    assert _get_connection_args(Old()) == ("EVALSHA",)
+    assert _get_connection_args(New()) == ()
+
+
 def test_a_closed_port_is_store_unavailable_with_a_hint():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,6 +231,36 @@ def test_a_blocked_get_wakes_on_a_put_from_another_store_object(redis_url):
     assert got == ["hello"]
     assert time.monotonic() - start < 0.5  # the pub/sub hint, not the fallback poll
     consumer.close()
+    producer.close()
+
+
+def _until(predicate, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_the_subscription_outlives_a_wait(redis_url):
+    # A consumer that blocks again soon after a wake-up keeps its subscription:
+    # no new thread, connection and SUBSCRIBE handshake per message.
+    consumer = leaseq.Queue(redis_url)
+    producer = leaseq.Queue(redis_url)
+    sub = consumer.store._subscriber
+    threads = set()
+    got: list[object] = []
+    for i in range(3):
+        t = threading.Thread(target=lambda: got.append(consumer.get(timeout=10).value))
+        t.start()
+        _until(lambda: consumer.store.notifier.waiting == 1 and sub.subscribed.is_set())
+        threads.add(sub._thread)
+        producer.put(i)
+        t.join(10)
+        assert got == list(range(i + 1))
+        time.sleep(0.5)  # idle longer than the listener's 0.2 s tick, shorter than LINGER
+    assert len(threads) == 1 and sub._thread in threads and sub._thread.is_alive()
+    consumer.close()
+    assert sub._thread is None or not sub._thread.is_alive()  # close ends it at once
     producer.close()
 
 

@@ -193,13 +193,15 @@ class Ops:
             notes: list[tuple[str, str, float | None]] = []
             for (queue, req), res in zip(items, reply[2], strict=True):
                 kind = res[0]
-                if kind == b"B":  # buffered: the follow-up as it will be born
-                    msg = self._follow_up(queue, res[1].decode(), req, now_s)
-                else:
+                if kind == b"K":  # an existing message kept or updated: its snapshot
                     msg = self.message(res[1])
+                elif kind == b"B":  # buffered: the follow-up as it will be born
+                    msg = self._follow_up(queue, res[1].decode(), req, now_s)
+                else:  # inserted: built here from the request, the id and the due time
+                    msg = self._inserted(res[1].decode(), req, now_s, float(res[2]))
                     if kind == b"R":
                         notes.append((queue, msg.key, None))
-                    elif kind == b"D":
+                    else:
                         notes.append((queue, msg.key, msg.available_at))
                 out.append(msg)
             n = self.notifier
@@ -214,6 +216,13 @@ class Ops:
             return out[0] if single else out
 
         return Call("put", bases, args, finish)
+
+    @staticmethod
+    def _inserted(mid: str, req: PutRequest, now: float, avail: float) -> Message:
+        # The caller's value object, as every store returns it from put.
+        key = mid if req.key is None else req.key
+        msg = (mid, key, req.value, req.priority, State.READY, 0, now, avail, None, None, None)
+        return _new(Message, (*msg, (), req.max_attempts))
 
     def _follow_up(self, queue: str, fid: str, req: PutRequest, now: float) -> Message:
         key = req.key

@@ -3,7 +3,9 @@
 Every script that makes something claimable (or frees room) ``PUBLISH`` es
 ``<origin> <queue base key>`` on ``<prefix>wake``. While a queue object of this
 store waits, a daemon thread subscribes and turns each message from another
-store object into ``notifier.changed(queue)``.
+store object into ``notifier.changed(queue)``. The subscription lingers a few
+seconds after the last waiter leaves, so a consumer that waits again soon finds
+it live instead of paying a new connection and handshake.
 
 Losing a hint costs latency, never a message: the thread PINGs over the
 subscription every second (jittered) and reconnects when no PONG came back;
@@ -28,6 +30,10 @@ __all__ = ["Subscriber"]
 
 PING_EVERY = 1.0  # seconds between liveness checks of the subscription
 START_WAIT = 1.0  # seconds the first waiter waits for the subscription
+# Seconds the subscription outlives the last waiter. A consumer that blocks, gets
+# one message and blocks again would otherwise pay a new thread, connection and
+# SUBSCRIBE handshake per message (and its get would wait for them).
+LINGER = 5.0
 
 
 class Subscriber:
@@ -122,10 +128,18 @@ class Subscriber:
             next_poll = now + self._jitter(self._interval)
             next_ping = now + self._jitter(PING_EVERY)
             awaiting_pong = False
+            unwanted_since: float | None = None
             while True:
                 with self._lock:
-                    if not self._want:
+                    if self._closed:
                         return
+                    want = self._want
+                if want:
+                    unwanted_since = None
+                elif unwanted_since is None:
+                    unwanted_since = time.monotonic()
+                elif time.monotonic() - unwanted_since >= LINGER:
+                    return  # _run decides under the lock whether to stop
                 msg = pubsub.get_message(timeout=0.2)
                 if msg is not None:
                     kind = msg.get("type")

@@ -63,18 +63,21 @@ end
 for qi, count in pairs(new) do
   local maxsize = reqs[1].maxsize
   for _, r in ipairs(reqs) do if r.qi == qi then maxsize = r.maxsize end end
-  local live = redis.call('HLEN', KEYS[qi] .. ':k')
-  if maxsize > 0 and live + count > maxsize then
-    return {'E', 'Full', qi, live, maxsize}
+  if maxsize > 0 then
+    local live = redis.call('HLEN', KEYS[qi] .. ':k')
+    if live + count > maxsize then return {'E', 'Full', qi, live, maxsize} end
   end
 end
 
+-- A new message: the caller knows every field but these two, so the reply carries
+-- just the id and due time (no echo of the value, no snapshot to read and decode).
 local function insert(B, r, key)
   local seq = nextseq(B)
   local id = string.format('%x', seq)
   key = key or id
-  local kind = insert_msg(B, seq, id, key, r.v, r.p, avail_of(now, r.delay, r.at), r.ma, now)
-  return {kind, snap(B, id)}
+  local avail = avail_of(now, r.delay, r.at)
+  local kind = insert_msg(B, seq, id, key, r.v, r.p, avail, r.ma, now)
+  return {kind, id, n2s(avail)}
 end
 
 local function remove_live(B, id)
