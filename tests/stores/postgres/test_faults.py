@@ -189,3 +189,14 @@ def test_put_to_blocked_get_latency_across_store_objects(pg_url: str):
     finally:
         consumer.close()
         producer.close()
+
+
+def test_a_connection_killed_while_idle_is_replaced_before_the_next_write(pg_url: str, admin):
+    # The sync store keeps its last idle connection out of the pool (a spare): one
+    # the server closed meanwhile must be noticed and replaced, never written to.
+    with leaseq.Queue(pg_url) as q:
+        q.put("first")
+        assert _terminate_leaseq_backends(admin, pg_url) > 0
+        time.sleep(0.2)  # the server's farewell reaches the idle sockets
+        q.put("second")  # a write: it must not fail (nor be in doubt)
+        assert sorted(lease.value for lease in q.get_many(2)) == ["first", "second"]

@@ -18,6 +18,7 @@ docstring).
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -68,6 +69,8 @@ class AsyncPostgresCore:
         self._pool: AsyncConnectionPool | None = None
         self._pool_lock = asyncio.Lock()  # one pool, one schema check per object
         self._closed = False
+        # Sync store: idle connections kept out of the pool (see ``_checkin``).
+        self._spares: collections.deque[Any] = collections.deque()
         # unasync: async-only begin
         self._rounds: dict[tuple[Any, ...], list[asyncio.Future[list[Lease]]]] = {}
         self._claimers: set[tuple[Any, ...]] = set()
@@ -122,14 +125,18 @@ class AsyncPostgresCore:
         pool = await self._get_pool()
         for attempt in (0, 1):
             try:
-                conn = await self._getconn(pool)
+                conn = await self._checkout(pool)
+                clean = False
                 try:
                     if not tx:
-                        return await fn(conn, *args)
-                    async with conn.transaction():
-                        return await fn(conn, *args)
+                        result = await fn(conn, *args)
+                    else:
+                        async with conn.transaction():
+                            result = await fn(conn, *args)
+                    clean = True
+                    return result
                 finally:
-                    await pool.putconn(conn)
+                    await self._checkin(pool, conn, clean)
             except psycopg.Error as exc:
                 if self._closed:  # closed under a running call (PoolClosed)
                     raise Closed(f"store {self._label} is closed; open a new queue") from exc
@@ -142,6 +149,40 @@ class AsyncPostgresCore:
                     raise L.store_error(exc, self._label) from exc
         raise AssertionError("unreachable")
 
+    # unasync: async-only begin
+    async def _checkout(self, pool: AsyncConnectionPool) -> Any:
+        return await self._getconn(pool)
+
+    async def _checkin(self, pool: AsyncConnectionPool, conn: Any, clean: bool) -> None:
+        await pool.putconn(conn)
+
+    # unasync: async-only end
+    # unasync: sync-only begin
+    # def _checkout(self, pool: ConnectionPool) -> Any:
+    #     """The spare idle connection when there is one (see ``_checkin``), else the
+    #     pool's; a spare the server closed meanwhile goes back to the pool to die."""
+    #     try:
+    #         conn = self._spares.pop()
+    #     except IndexError:
+    #         return self._getconn(pool)
+    #     if L.stale(conn):
+    #         conn.close()
+    #         pool.putconn(conn)
+    #         return self._getconn(pool)
+    #     return conn
+    #
+    # def _checkin(self, pool: ConnectionPool, conn: Any, clean: bool) -> None:
+    #     """After a clean call, keep the (idle, autocommit) connection as the spare
+    #     instead of returning it: the pool's checkout and return cost a sync caller
+    #     about as much client time as leaseq's whole statement. Any thread may take
+    #     the spare next; at most one or two are kept (the check is not atomic, a
+    #     race only keeps one more), and ``close_pool`` returns them."""
+    #     if clean and not self._spares and not self._closed:
+    #         self._spares.append(conn)
+    #     else:
+    #         pool.putconn(conn)
+    #
+    # unasync: sync-only end
     async def _getconn(self, pool: AsyncConnectionPool) -> Any:
         """A pooled connection that is not known dead (see ``_logic.stale``)."""
         for _ in range(self.config.pool_max + 1):
@@ -1168,6 +1209,10 @@ class AsyncPostgresCore:
         self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
+            # unasync: sync-only begin
+            # while self._spares:
+            #     pool.putconn(self._spares.pop())
+            # unasync: sync-only end
             # unasync: async-only begin
             if self._pool_loop is not asyncio.get_running_loop():
                 return  # its loop has ended: nothing can be awaited there any more

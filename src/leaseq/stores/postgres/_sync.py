@@ -4,6 +4,7 @@ by ``scripts/unasync.py`` — do not edit; edit the async source and run
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -55,6 +56,8 @@ class PostgresCore:
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()  # one pool, one schema check per object
         self._closed = False
+        # Sync store: idle connections kept out of the pool (see ``_checkin``).
+        self._spares: collections.deque[Any] = collections.deque()
 
     # -- plumbing ------------------------------------------------------------------
     def _payload(self, queue: str) -> str:
@@ -92,14 +95,18 @@ class PostgresCore:
         pool = self._get_pool()
         for attempt in (0, 1):
             try:
-                conn = self._getconn(pool)
+                conn = self._checkout(pool)
+                clean = False
                 try:
                     if not tx:
-                        return fn(conn, *args)
-                    with conn.transaction():
-                        return fn(conn, *args)
+                        result = fn(conn, *args)
+                    else:
+                        with conn.transaction():
+                            result = fn(conn, *args)
+                    clean = True
+                    return result
                 finally:
-                    pool.putconn(conn)
+                    self._checkin(pool, conn, clean)
             except psycopg.Error as exc:
                 if self._closed:  # closed under a running call (PoolClosed)
                     raise Closed(f"store {self._label} is closed; open a new queue") from exc
@@ -111,6 +118,30 @@ class PostgresCore:
                 if attempt or not retry:
                     raise L.store_error(exc, self._label) from exc
         raise AssertionError("unreachable")
+
+    def _checkout(self, pool: ConnectionPool) -> Any:
+        """The spare idle connection when there is one (see ``_checkin``), else the
+        pool's; a spare the server closed meanwhile goes back to the pool to die."""
+        try:
+            conn = self._spares.pop()
+        except IndexError:
+            return self._getconn(pool)
+        if L.stale(conn):
+            conn.close()
+            pool.putconn(conn)
+            return self._getconn(pool)
+        return conn
+
+    def _checkin(self, pool: ConnectionPool, conn: Any, clean: bool) -> None:
+        """After a clean call, keep the (idle, autocommit) connection as the spare
+        instead of returning it: the pool's checkout and return cost a sync caller
+        about as much client time as leaseq's whole statement. Any thread may take
+        the spare next; at most one or two are kept (the check is not atomic, a
+        race only keeps one more), and ``close_pool`` returns them."""
+        if clean and not self._spares and not self._closed:
+            self._spares.append(conn)
+        else:
+            pool.putconn(conn)
 
     def _getconn(self, pool: ConnectionPool) -> Any:
         """A pooled connection that is not known dead (see ``_logic.stale``)."""
@@ -1058,6 +1089,8 @@ class PostgresCore:
         self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
+            while self._spares:
+                pool.putconn(self._spares.pop())
             pool.close()
 
 
