@@ -318,3 +318,34 @@ def test_an_async_queue_survives_a_second_event_loop(redis_url):
     assert lease.value == "first loop"
     asyncio.run(q.ack(lease))
     asyncio.run(q.close())
+
+
+class _FakeServer:
+    """Answers the CONFIG and INFO questions ``_safety.check`` asks (no server)."""
+
+    def __init__(self, version: str, appendonly: str, replicas: int = 0) -> None:
+        self._config = {"maxmemory-policy": "noeviction", "appendonly": appendonly}
+        self._info = {
+            "server": {"redis_version": version},
+            "replication": {"connected_slaves": replicas},
+        }
+
+    def config_get(self, name: str) -> dict[str, str]:
+        return {name: self._config.get(name, "no")}
+
+    def info(self, section: str) -> dict[str, object]:
+        return self._info[section]
+
+
+def test_strict_on_redis_7_2_waits_with_waitaof_for_the_local_aof():
+    from leaseq.stores.redis import _safety
+
+    command = _safety.check(_FakeServer("7.2.4", "yes"), "redis://fake", "strict")
+    assert command == ("WAITAOF", 1, 0, _safety.WAIT_TIMEOUT_MS)
+    with_replica = _safety.check(_FakeServer("7.4.0", "yes", 2), "redis://fake", "strict")
+    assert with_replica is not None and with_replica[:3] == ("WAITAOF", 1, 2)
+    _safety.check_acked("redis://fake", command, [1, 0])  # fsynced locally: confirmed
+    with pytest.raises(leaseq.StoreUnavailable, match="not confirmed durable"):
+        _safety.check_acked("redis://fake", command, [0, 0])  # timed out short of it
+    with pytest.raises(leaseq.StoreUnavailable):
+        _safety.check_acked("redis://fake", with_replica, [1, 1])  # one replica of two
