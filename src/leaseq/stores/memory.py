@@ -117,6 +117,24 @@ def _new_rec(mid: str, key: str, req: PutRequest, now: float, avail: float) -> _
     ]  # fmt: skip
 
 
+def _pop_ready(q: _Queue) -> _Rec | None:
+    """Take the first READY record in delivery order off its line (None: none is)."""
+    prios, levels = q.prios, q.levels
+    while prios:
+        p = -prios[0]
+        level = levels[p]
+        od = level.head or level.line
+        if not od:  # an emptied level, dropped lazily (see _Queue.prios)
+            del prios[0]
+            del levels[p]
+            continue
+        rec = od.popitem(last=False)[1]
+        rec[_WHERE] = None
+        q.ready -= 1
+        return rec
+    return None
+
+
 def _event(rec: _Rec, at: float, kind: str, detail: str | None = None) -> None:
     h = rec[_HISTORY]
     if len(h) >= HISTORY_LIMIT:
@@ -596,19 +614,7 @@ class MemoryStore:
             q = self._queues.get(queue) or self._q(queue)
             if q.timers and q.timers[0][0] <= now:
                 self._advance(q, now)
-            prios = q.prios
-            levels = q.levels
-            while prios:
-                p = -prios[0]
-                level = levels[p]
-                od = level.head or level.line
-                if not od:  # an emptied level, dropped lazily (see _Queue.prios)
-                    del prios[0]
-                    del levels[p]
-                    continue
-                rec = od.popitem(last=False)[1]
-                rec[_WHERE] = None
-                q.ready -= 1
+            while (rec := _pop_ready(q)) is not None:
                 lease = self._lease(q, rec, now, lease_timeout, owner)
                 if limit == 1:  # get(): the common case, without append and len
                     out = [lease]
@@ -639,25 +645,12 @@ class MemoryStore:
             q = self._queues.get(queue) or self._q(queue)
             if q.timers and q.timers[0][0] <= now:
                 self._advance(q, now)
-            prios = q.prios
-            levels = q.levels
-            while prios:
-                p = -prios[0]
-                level = levels[p]
-                od = level.head or level.line
-                if not od:  # an emptied level, dropped lazily (see _Queue.prios)
-                    del prios[0]
-                    del levels[p]
-                    continue
-                key, rec = od.popitem(last=False)
-                q.ready -= 1
-                rec[_WHERE] = None
-                rec[_GEN] += 1  # any timer entry left for it is stale now
-                del q.by_key[key]
-                del q.by_id[rec[_ID]]  # (only a held message buffers a follow-up)
-                break
-            else:
+            rec = _pop_ready(q)
+            if rec is None:
                 return None
+            rec[_GEN] += 1  # any timer entry left for it is stale now
+            del q.by_key[rec[_KEY]]
+            del q.by_id[rec[_ID]]  # (only a held message buffers a follow-up)
         finally:
             self._release()
         if self.notifier.waiting:
