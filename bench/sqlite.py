@@ -9,6 +9,10 @@ Ceilings ("raw"): the statements leaseq runs on its fast paths (put: one
 autocommit INSERT; get: one autocommit UPDATE ... RETURNING; ack: one
 autocommit DELETE; put_many: one executemany transaction) with the same
 PRAGMAs, schema and checkpoint regime, from a bare ``sqlite3`` connection.
+The consumer-process table runs raw consumers too (the claim and ack
+statements in a loop, "locked" retried with leaseq's backoff): SQLite has one
+writer, so how raw consumers scale with processes bounds what any library
+running one transaction per claim and per ack can reach.
 
 Peers run at their defaults: localqueue 1.4.1 ``SimpleQueue`` and 0.5.0
 ``PersistentQueue`` (installed with ``pip install --target
@@ -130,15 +134,24 @@ def _backlog_table(args: argparse.Namespace) -> Table:
 
 def _consumers_table(args: argparse.Namespace) -> Table:
     total = 1_000 if args.quick else 3_000
-    table = Table(f"consumer processes draining {total:,} messages", baseline="1 process")
-    for procs in (1, 2, 4):
-        runs = [_child({"kind": "consumers", "procs": procs, "n": total}) for _ in range(3)]
-        rates = [r["rate"] for r in runs]
-        dups = sum(r["duplicates"] for r in runs)
-        lost = sum(r["lost"] for r in runs)
-        note = f"duplicates={dups} lost={lost} (3 runs)"
-        name = f"{procs} process" + ("es" if procs > 1 else "")
-        table.rows.append(Row(name, statistics.median(rates), note=note))
+    table = Table(f"consumer processes draining {total:,} messages", baseline="leaseq, 1 process")
+    for who in ("leaseq", "raw"):
+        for procs in (1, 2, 4):
+            spec = {"kind": "consumers", "who": who, "procs": procs, "n": total}
+            runs = [_child(spec) for _ in range(3)]
+            rates = [r["rate"] for r in runs]
+            dups = sum(r["duplicates"] for r in runs)
+            lost = sum(r["lost"] for r in runs)
+            note = f"duplicates={dups} lost={lost} (3 runs)"
+            name = f"{who}, {procs} process" + ("es" if procs > 1 else "")
+            table.rows.append(Row(name, statistics.median(rates), note=note))
+    one = {who: table.rows[i * 3].value for i, who in enumerate(("leaseq", "raw"))}
+    for row in table.rows:
+        who = row.name.split(",")[0]
+        scale = row.value / one[who]
+        row.note += f"; {scale:.2f}x its own 1 process" + (
+            " (goal for leaseq, 2 processes: >= 1.3x)" if row.name == "leaseq, 2 processes" else ""
+        )
     return table
 
 
@@ -398,17 +411,64 @@ def _consume(url: str, barrier: Any, out: Any) -> None:
     q.close()
 
 
+def _raw_consume(path: str, barrier: Any, out: Any) -> None:
+    """The ceiling of a consumer process: leaseq's claim and ack statements on a bare
+    connection, "locked" retried with leaseq's own backoff (a short sleep, doubling)."""
+    import random
+    import sqlite3
+
+    from leaseq.stores import _sqlite_db as D
+    from leaseq.stores import sqlite_queries as Q
+
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {D.SAFETY_CHECKPOINT_PAGES}")
+    conn.execute(f"PRAGMA mmap_size = {D.MMAP_BYTES}")
+    seq = time.time_ns()
+
+    def run(sql: str, params: tuple[Any, ...]) -> list[Any]:
+        pause = D._RETRY_FIRST
+        while True:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, D._RETRY_MAX)
+
+    got = []
+    barrier.wait()
+    while True:
+        now = time.time()
+        seq += 1
+        token = os.urandom(8).hex()
+        rows = run(Q.CLAIM_FAST, (token, None, now, now + 30, seq, "bench"))
+        if not rows:
+            break
+        value = json.loads(rows[0][3])
+        run(Q.ACK_FAST, (rows[0][1], "bench", token, now))
+        got.append(value["i"])
+    out.put((got, time.perf_counter()))
+    conn.close()
+
+
 def _child_consumers(spec: dict[str, Any]) -> dict[str, Any]:
     import multiprocessing as mp
 
     n, procs = spec["n"], spec["procs"]
-    url = f"sqlite:///{spec['dir']}/c.db"
+    path = f"{spec['dir']}/c.db"
     q = _leaseq_queue(spec, "c.db")
     q.put_many([{"i": i} for i in range(n)])
+    q.close()  # the same file for both: the raw consumers run leaseq's statements on it
+    if spec.get("who", "leaseq") == "leaseq":
+        target, arg = _consume, f"sqlite:///{path}"
+    else:
+        target, arg = _raw_consume, path
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(procs + 1)
     out = ctx.Queue()
-    workers = [ctx.Process(target=_consume, args=(url, barrier, out)) for _ in range(procs)]
+    workers = [ctx.Process(target=target, args=(arg, barrier, out)) for _ in range(procs)]
     for w in workers:
         w.start()
     barrier.wait()
