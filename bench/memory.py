@@ -6,6 +6,9 @@ interleaved round by round (medians reported):
 1. put+get+ack, one task: ``AsyncQueue("memory://")`` vs ``asyncio.Queue``
    put+get vs ``leasedkeyq`` put+get+ack.
 2. the same, sync: ``Queue("memory://")`` vs ``queue.Queue`` put+get.
+   Both also run a *floor* (``Floor``): not a queue, the least a fenced
+   put+get+ack can cost in pure Python, so a goal above it is visibly out of
+   reach of pure-Python code whatever the design.
 3. 100 consumer tasks vs 1 (a producer fills, consumers get+ack).
 4. 1,000 tasks blocked in ``take(own key)`` vs 1 task doing as many cycles.
 5. each operation's cost with 100,000 queued messages vs 1,000.
@@ -21,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
+import heapq
 import os
 import queue
 import random
+import threading
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import leaseq
+from leaseq import Lease, Message, State
 
 from .common import Row, Table, interleave, print_grid, print_table
 
@@ -197,6 +204,91 @@ async def leasedkeyq_cycle(n: int) -> float:
         return n / (cpu() - start)
 
 
+_new = tuple.__new__  # the cheapest way to build a NamedTuple, as leaseq's stores do
+_READY, _LEASED = State.READY, State.LEASED
+
+
+class Floor:
+    """Not a queue: the least leaseq's put+get+ack can cost in pure Python. What the
+    API and the contract cannot skip: a lock (thread-safe), a clock read per call,
+    an expiry timer per lease, the ``Message`` put returns, the ``Lease`` (with its
+    ``Message``) get returns, a token checked by ack. What it skips: priorities,
+    keys, delays, waiting, history, stats. A goal above this row is out of reach of
+    pure-Python code with this API, whatever the design."""
+
+    def __init__(self) -> None:
+        self.live: dict[str, list[Any]] = {}
+        self.line: collections.deque[list[Any]] = collections.deque()
+        self.timers: list[tuple[float, int, list[Any]]] = []
+        self.lock = threading.Lock()
+        self.ids = 0
+
+    def put_now(self, value: Any) -> Message:
+        now = time.time()
+        with self.lock:
+            self.ids += 1
+            mid = str(self.ids)
+            rec = [mid, value, 0, None]
+            self.live[mid] = rec
+            self.line.append(rec)
+        return _new(Message, (mid, mid, value, 0, _READY, 0, now, now, None, None, None, (), None))
+
+    def get_now(self) -> Lease:
+        now = time.time()
+        with self.lock:
+            rec = self.line.popleft()
+            self.ids += 1
+            rec[2] += 1
+            rec[3] = token = str(self.ids)
+            exp = now + 30.0
+            heapq.heappush(self.timers, (exp, self.ids, rec))
+        mid, value, attempt = rec[0], rec[1], rec[2]
+        msg = _new(
+            Message, (mid, mid, value, 0, _LEASED, attempt, now, now, exp, None, None, (), None)
+        )
+        return _new(Lease, (mid, value, token, attempt, exp, msg))
+
+    def ack_now(self, lease: Lease) -> None:
+        now = time.time()
+        with self.lock:
+            rec = self.live.get(lease.message.id)
+            if rec is None or rec[3] != lease.token or now >= lease.expires_at:
+                raise LookupError("lease lost")
+            self.timers.pop()  # its timer: the one cycling task's last entry
+            del self.live[rec[0]]
+
+    async def put(self, value: Any) -> Message:
+        return self.put_now(value)
+
+    async def get(self) -> Lease:
+        return self.get_now()
+
+    async def ack(self, lease: Lease) -> None:
+        self.ack_now(lease)
+
+
+async def floor_async_cycle(n: int) -> float:
+    q = Floor()
+    put, get, ack = q.put, q.get, q.ack
+    start = cpu()
+    for i in range(n):
+        await put(i)
+        lease = await get()
+        await ack(lease)
+    return n / (cpu() - start)
+
+
+def floor_sync_cycle(n: int) -> float:
+    q = Floor()
+    put, get, ack = q.put_now, q.get_now, q.ack_now
+    start = cpu()
+    for i in range(n):
+        put(i)
+        lease = get()
+        ack(lease)
+    return n / (cpu() - start)
+
+
 def bench_async_cycle(sizes: Sizes, rounds: int) -> list[Verdict]:
     n = sizes.cycles
     ours, aq, lkq = (
@@ -208,6 +300,7 @@ def bench_async_cycle(sizes: Sizes, rounds: int) -> list[Verdict]:
         ours: run_async(lambda: leaseq_async_cycle(n)),
         "leaseq AsyncQueue (key=) put+get+ack": run_async(lambda: leaseq_async_keyed_cycle(n)),
         aq: run_async(lambda: asyncio_queue_cycle(n)),
+        FLOOR: run_async(lambda: floor_async_cycle(n)),
     }
     if LeasedKeyQueue is not None:
         contenders[lkq] = run_async(lambda: leasedkeyq_cycle(n))
@@ -220,10 +313,24 @@ def bench_async_cycle(sizes: Sizes, rounds: int) -> list[Verdict]:
     print_table(Table(f"1. one task, async, {n:,} cycles per sample", baseline, rows))
     if lkq not in medians:
         print(f"(no leasedkeyq row: {LKQ_MISSING})")
+    print_floor(medians, {"leasedkeyq": lkq, "asyncio.Queue": aq})
     return [
         at_least("AsyncQueue cycle / leasedkeyq", 7.0, ratio(medians, ours, lkq)),
         at_least("AsyncQueue cycle / asyncio.Queue put+get", 0.4, ratio(medians, ours, aq)),
     ]
+
+
+FLOOR = "floor (not a queue, see Floor)"
+
+
+def print_floor(medians: dict[str, float], others: dict[str, str]) -> None:
+    """Say what the pure-Python floor reaches against the goals' baselines."""
+    parts = [
+        f"{medians[FLOOR] / medians[row]:.2f}x {label}"
+        for label, row in others.items()
+        if medians.get(row)
+    ]
+    print(f"(the floor reaches {', '.join(parts)}: goals above that need compiled code)")
 
 
 def ratio(medians: dict[str, float], name: str, baseline: str) -> float | None:
@@ -268,11 +375,13 @@ def bench_sync_cycle(sizes: Sizes, rounds: int) -> list[Verdict]:
         {
             "leaseq Queue put+get+ack": lambda: leaseq_sync_cycle(n),
             "queue.Queue put+get": lambda: stdlib_queue_cycle(n),
+            FLOOR: lambda: floor_sync_cycle(n),
         },
         rounds,
     )
     rows = [Row(name, value, "cycles/s") for name, value in medians.items()]
     print_table(Table(f"2. sync, one thread, {n:,} cycles per sample", "queue.Queue put+get", rows))
+    print_floor(medians, {"queue.Queue": "queue.Queue put+get"})
     ratio = medians["leaseq Queue put+get+ack"] / medians["queue.Queue put+get"]
     return [at_least("Queue cycle / queue.Queue put+get", 0.4, ratio)]
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.common import Row, Table, interleave, print_table
+from bench.memory import floor_async_cycle
 
 __all__ = ["run"]
 
@@ -202,6 +203,8 @@ def run(args: argparse.Namespace) -> None:
         "Worker c=1": lambda: _memory_worker(n_mem, 1),
         "asyncio pool c=10": lambda: _asyncio_pool(n_mem, 10),
         "Worker c=10": lambda: _memory_worker(n_mem, 10),
+        # Not a worker: put+get+ack at the contract's floor (bench.memory.Floor), no handler.
+        "floor: put+get+ack only": lambda: asyncio.run(floor_async_cycle(n_mem)),
     }
     got = interleave(mem, rounds)
     table = Table(f"memory://: {n_mem:,} no-op jobs (AsyncQueue)", baseline="asyncio pool c=1")
@@ -212,3 +215,8 @@ def run(args: argparse.Namespace) -> None:
             note = f"{value / pool:.2f}x the pool at the same concurrency (goal >= 0.5x)"
         table.rows.append(Row(name, value, unit="jobs/s", note=note))
     print_table(table)
+    print(
+        f"(the floor row is the least a fenced put+get+ack costs in pure Python, with no "
+        f"worker around it: {got['floor: put+get+ack only'] / got['asyncio pool c=1']:.2f}x "
+        "the pool; a worker goal above it needs compiled code)"
+    )
