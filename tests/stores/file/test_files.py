@@ -293,6 +293,36 @@ def test_the_log_is_rotated_and_readers_relist(tmp_path, clock, monkeypatch):
         b.close()
 
 
+@pytest.mark.parametrize("said", [True, False], ids=["said", "rotator-killed-before-saying"])
+def test_a_reader_follows_a_rotated_log(tmp_path, clock, said):
+    from leaseq.stores.file import _qdir
+
+    a = leaseq.Queue(f"file://{tmp_path}", clock=clock)
+    b = leaseq.Queue(f"file://{tmp_path}?durable=1", clock=clock)  # (another Core: its own fds)
+    try:
+        a.put("first")
+        a.put("busy")
+        assert b.get(block=False).value == "first"  # b tracks the log: it holds "busy"
+        # a rotates the log (as ``log`` does past LOG_LIMIT) ...
+        os.unlink(qdir(tmp_path) / "log")
+        if said:
+            a.store._core.qdir("default")._say_rotated()
+        # ... and a writer that opened the new log puts a message b must see first:
+        rec = F.encode_record("00000000000000000000b-1", None, clock(), b's"second"')
+        name = F.ready_name(5, False, F.enc_t(clock()), 1, 0, None, "-", "00000000000000000000b-1")
+        (qdir(tmp_path) / "ready" / name).write_bytes(rec)
+        with open(qdir(tmp_path) / "log", "a") as log:
+            log.write(f"otherwid r {name}\n")
+        qd = b.store._core.qdir("default")
+        if not said:  # b looks at its log's size only: it learns of the rotation
+            assert b.get(block=False).value == "busy"  # within LEASE_SCAN
+            qd.last_leased -= _qdir.LEASE_SCAN
+        assert b.get(block=False).value == "second"
+    finally:
+        a.close()
+        b.close()
+
+
 def test_a_message_renamed_into_place_but_never_logged_is_found_by_a_relist(tmp_path, clock):
     from leaseq.stores.file import _qdir
 

@@ -65,12 +65,14 @@ Limits, honestly:
   someone waits, so another process's put wakes a blocked ``get`` within about
   20 ms (a lease expiring in another process: within ``LEASE_SCAN``, 1 s).
   Each process keeps a cached view of ``ready/`` and ``leased/`` refreshed
-  from an append-only change log of new ready names (one ``fstat`` per claim),
+  from an append-only change log of new ready names (one ``lseek`` per claim),
   so a claim never sorts or lists the directory; other processes' leases are
   re-listed from ``leased/`` (small) at most once a second, or when a claim
   finds nothing. A message whose producer was killed between its rename and
   its log entry is found by the next full listing (when a claim finds
-  nothing, at most once a second, and every 30 s regardless).
+  nothing, at most once a second, and every 30 s regardless). The log is
+  rotated past 16 MiB; the rotating process ends the old one with a line that
+  says so (killed before that line, readers notice within ``LEASE_SCAN``).
 * Acked files are not unlinked at once: an ack renames the file into
   ``trash/`` and puts (of any process) reuse those files, because on ext4 and
   the like (worse when mounted with ``discard``) unlinking a file whose blocks

@@ -15,7 +15,7 @@ Layout of ``<root>/<queue>/``::
 
 The cache (heaps of names) is this process's view of ready/ and leased/. New
 ready names (puts, releases, requeues) are learnt by tailing ``log`` (one
-``fstat`` per claim; a short read when another process wrote) instead of
+``lseek`` per claim; a short read when another process wrote) instead of
 listing the directory, so a claim costs the same with 100 or 100,000 waiting
 messages. Claims are not logged (that would cost a write each): other
 processes' leases are learnt by listing leased/ (small: the messages in
@@ -23,10 +23,12 @@ flight) when a claim finds nothing and leased/ changed, and every
 ``LEASE_SCAN`` seconds anyway (one ``stat``; a listing if it changed).
 Entries other processes removed are found lazily: the claim's ``rename`` fails
 with ``FileNotFoundError`` and the entry is dropped. The log is rotated by
-unlinking it; whoever sees the old one unlinked lists the directories once,
-which also catches anything a crashed writer renamed into place but never
-logged. A full listing also happens when a claim finds nothing and the last
-one is older than ``RELIST_IDLE`` seconds, and every ``RELIST_ANYWAY`` s.
+unlinking it and appending "WID rotated" to the old one; whoever reads that
+line (or sees the old log unlinked: writers at once, readers within
+``LEASE_SCAN``) opens the new log and lists the directories once, which also
+catches anything a crashed writer renamed into place but never logged. A
+full listing also happens when a claim finds nothing and the last one is
+older than ``RELIST_IDLE`` seconds, and every ``RELIST_ANYWAY`` s.
 """
 
 from __future__ import annotations
@@ -330,6 +332,7 @@ class QDir:
         os.write(self.logfd, data)
         st = os.fstat(self.logfd)
         if st.st_nlink == 0:  # it was rotated: say it again in the new log
+            self._say_rotated()  # (in case the rotating process died before it did)
             self._reopen()
             os.write(self.logfd, data)
             st = os.fstat(self.logfd)
@@ -339,6 +342,13 @@ class QDir:
         if self.appends & 255 == 0 and st.st_size > LOG_LIMIT:
             with suppress(FileNotFoundError):
                 os.unlink(self.logpath)
+            self._say_rotated()
+            self._reopen()
+
+    def _say_rotated(self) -> None:
+        """End the old (unlinked) log with "WID rotated": its readers, who look at its
+        size only (``sync``), learn from this line that a new log took its place."""
+        os.write(self.logfd, f"{self.wid} rotated\n".encode())
 
     def _reopen(self) -> None:
         self._open_log()
@@ -347,35 +357,42 @@ class QDir:
 
     def sync(self) -> None:
         """Bring the cached view up to date with other processes' puts and releases:
-        one ``fstat`` of the log; a short read when it grew."""
+        one ``lseek`` to the log's end; a short read when it grew. A rotated log
+        says so at its end (``log``); once a second the log's link count is checked
+        too (a rotating process killed before it said so)."""
         if not self.tracking:
             self.tracking = True
             self.relist()
             return
-        st = os.fstat(self.logfd)
-        if st.st_nlink == 0:  # rotated: follow the new log, list once
-            self._reopen()
-            return
-        if st.st_size > self.log_off:
-            self._read_log(st.st_size)
+        size = os.lseek(self.logfd, 0, os.SEEK_END)
+        if size > self.log_off:
+            self._read_log(size)
         mono = time.monotonic()
         if mono - self.last_relist > RELIST_ANYWAY:
             self.relist()
         elif mono - self.last_leased > LEASE_SCAN:
-            self.refresh_leased()  # other processes' leases, even while busy
+            if os.fstat(self.logfd).st_nlink == 0:
+                self._reopen()
+            else:
+                self.refresh_leased()  # other processes' leases, even while busy
 
     def _read_log(self, size: int) -> None:
         data = os.pread(self.logfd, size - self.log_off, self.log_off)
         end = data.rfind(b"\n") + 1  # a line is whole once its newline is there
         self.log_off += end
         prefix = self.wid + " r "
+        rotated = False
         for line in data[:end].decode(errors="replace").splitlines():
             if line.startswith(prefix):
                 continue  # our own change: the cache already has it
             parts = line.split(" ")
             if len(parts) == 3 and parts[1] == "r":
                 self.add_ready(parts[2], None)
+            elif len(parts) == 2 and parts[1] == "rotated":
+                rotated = True
             # anything else is a torn line (a writer died mid-write): a relist covers it
+        if rotated:  # follow the new log, list once
+            self._reopen()
 
     def relist(self) -> None:
         """Rebuild the cached view from the directories. The log position is taken
