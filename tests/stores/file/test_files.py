@@ -67,6 +67,9 @@ def test_times_round_trip_exactly_and_sort_like_floats():
         assert F.dec_t(F.enc_t(t)) == t
     ts = [-1e9, -1.0, -1e-12, 0.0, 1e-12, 1.0, 1_700_000_000.000001, 1e12]
     assert sorted(ts, key=F.enc_t) == ts
+    for t in ts:  # the names' 16 hex digits, by the fast path or not
+        assert F.hex_t(F.enc_t(t)) == f"{F.enc_t(t):016x}"
+    assert sorted(ts, key=lambda t: F.hex_t(F.enc_t(t))) == ts
 
 
 def test_a_claim_renames_ready_into_leased_with_the_lease_in_the_name(make, tmp_path, clock):
@@ -170,6 +173,21 @@ def test_a_corrupt_file_is_quarantined_with_a_reason_and_never_spins(make, tmp_p
     assert dead.last_error.startswith("corrupt:")
     assert dead.dead_reason.startswith("corrupt:")
     assert names(tmp_path, "ready") == [] and names(tmp_path, "leased") == []
+
+
+def test_a_record_decodes_or_says_why_not():
+    whole = F.encode_record("00000000000000000000a-1", "k", 1.5, b"bxyz")
+    assert F.decode_record(whole) == ("00000000000000000000a-1", "k", 1.5, b"bxyz")
+    keyless = F.encode_record("00000000000000000000a-1", None, 1.5, b"bxyz")
+    assert F.decode_record(keyless).key == "00000000000000000000a-1"
+    for data, why in [
+        (b"LQF1", "truncated record (4 bytes)"),
+        (b"LQF2" + whole[4:], "not a leaseq record (bad magic)"),
+        (whole[:-1], "checksum mismatch (torn or damaged write)"),
+    ]:
+        with pytest.raises(F.CorruptRecord) as err:
+            F.decode_record(data)
+        assert err.value.args[0] == why
 
 
 def test_a_value_the_serializer_cannot_read_is_quarantined(make, tmp_path):

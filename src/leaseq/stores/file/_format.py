@@ -53,20 +53,32 @@ _HDR = struct.Struct(">4sII")  # magic, crc32 of the rest, header length
 _F64 = struct.Struct(">d")
 _U64 = struct.Struct(">Q")
 _SIGN = 1 << 63
+_MASK = _SIGN - 1
+_pack_d, _unpack_d = _F64.pack, _F64.unpack
+_pack_q, _unpack_q = _U64.pack, _U64.unpack
+_CRC_HLEN = struct.Struct(">II")
 MAX_OWNER = 60
+_new = tuple.__new__
 
 
 def enc_t(t: float) -> int:
     """A time as a 64-bit int whose order is the float order and that converts back
     exactly (the IEEE bits, sign-adjusted): names sort right and times round-trip."""
+    if t > 0.0:  # (every real time: the bits with the sign bit set)
+        v: int = _unpack_q(_pack_d(t))[0] | _SIGN
+        return v
     bits = int.from_bytes(_F64.pack(t))
     return bits ^ MAXS if bits & _SIGN else bits | _SIGN
 
 
 def dec_t(v: int) -> float:
-    bits = v & ~_SIGN if v & _SIGN else v ^ MAXS
-    t: float = _F64.unpack(_U64.pack(bits))[0]
+    t: float = _unpack_d(_pack_q(v & _MASK if v & _SIGN else v ^ MAXS))[0]
     return t
+
+
+def hex_t(v: int) -> str:
+    """``f"{v:016x}"`` of an encoded time, faster for positive times (16 digits)."""
+    return hex(v)[2:] if v >= _SIGN else f"{v:016x}"
 
 
 def ready_name(
@@ -245,15 +257,17 @@ class CorruptRecord(Exception):
 
 def decode_record(data: bytes) -> Record:
     """Parse a message file; ``CorruptRecord`` when torn, truncated or damaged."""
-    if len(data) < 12:
-        raise CorruptRecord(f"truncated record ({len(data)} bytes)")
-    magic, crc, hlen = _HDR.unpack_from(data)
-    if magic != MAGIC:
+    if len(data) < 12 or data[:4] != MAGIC:
+        if len(data) < 12:
+            raise CorruptRecord(f"truncated record ({len(data)} bytes)")
         raise CorruptRecord("not a leaseq record (bad magic)")
-    if zlib.crc32(data[12:]) != crc or hlen > len(data) - 12:
+    crc, hlen = _CRC_HLEN.unpack_from(data, 4)
+    body = data[12:]
+    if zlib.crc32(body) != crc or hlen > len(body):
         raise CorruptRecord("checksum mismatch (torn or damaged write)")
     try:
-        mid, created, kj = data[12 : 12 + hlen].decode().split("\t")
-        return Record(mid, mid if not kj else json.loads(kj), float(created), data[12 + hlen :])
+        mid, created, kj = body[:hlen].decode().split("\t")
+        key = mid if not kj else json.loads(kj)
+        return _new(Record, (mid, key, float(created), body[hlen:]))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptRecord(f"unreadable header: {exc}") from None
