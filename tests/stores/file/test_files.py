@@ -507,3 +507,37 @@ def test_a_reused_file_left_with_its_old_record_is_quarantined_not_delivered(mak
         q.get(block=False)
     [dead] = q.dead_letters()
     assert dead.last_error.startswith("corrupt: stale content")
+
+
+# -- reading message files -------------------------------------------------------------
+@pytest.mark.skipif(not hasattr(os, "O_NOATIME"), reason="O_NOATIME is Linux's")
+def test_a_claim_leaves_the_files_access_time_alone(make, tmp_path):
+    q = make()
+    q.put("v")
+    [ready] = names(tmp_path, "ready")
+    path = qdir(tmp_path) / "ready" / ready
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_mtime_ns - 10**9, st.st_mtime_ns))  # read since: relatime updates
+    lease = q.get(block=False)
+    [leased] = names(tmp_path, "leased")
+    assert os.stat(qdir(tmp_path) / "leased" / leased).st_atime_ns == st.st_mtime_ns - 10**9
+    assert lease.value == "v"
+
+
+def test_a_reader_refused_o_noatime_reads_without_it(make, monkeypatch):
+    noatime = getattr(os, "O_NOATIME", 0)
+    if not noatime:
+        pytest.skip("O_NOATIME is Linux's")
+    real_open = os.open
+
+    def not_the_owner(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if flags & noatime:
+            raise PermissionError(1, "Operation not permitted")
+        return real_open(path, flags, *args, **kw)
+
+    q = make()
+    q.put("a")
+    q.put("b")
+    monkeypatch.setattr(os, "open", not_the_owner)
+    assert [q.get(block=False).value for _ in range(2)] == ["a", "b"]
+    assert q.store._core.qdir("default").rdflags == os.O_RDONLY

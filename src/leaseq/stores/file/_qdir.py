@@ -55,6 +55,7 @@ LEASE_SCAN = 1.0  # other processes' leases are looked for at least this often (
 TRASH_MAX = 8192
 TRASH_KEEP = 1024
 TRASH_SWEEP = 512
+_NOATIME = getattr(os, "O_NOATIME", 0)  # (Linux only)
 SUBDIRS = ("ready", "leased", "dead", "tmp", "keys", "notes", "follow", "work", "results", "trash")
 
 
@@ -95,6 +96,7 @@ class QDir:
                 self.keys, self.notes, self.follow, self.work, self.results, self.trash,
             )
         }  # fmt: skip
+        self.rdflags = os.O_RDONLY | _NOATIME  # reading message files (``read_msg``)
         self.recycle: list[str] = []  # names in trash/ this process may reuse
         self.trash_n = 0  # about how many files trash/ holds
         self.last_trash = 0.0
@@ -234,7 +236,30 @@ class QDir:
 
     def read_at(self, dirpath: str, name: str) -> bytes:
         """Read a whole message file of one of the queue's directories."""
-        return self.read(name, self._dirfds[dirpath])
+        return self.read_msg(name, self._dirfds[dirpath])
+
+    def read_msg(self, name: str, dir_fd: int) -> bytes:
+        """Read a whole message file, leaving its access time alone (``O_NOATIME``:
+        a file read for the first time since it was written would otherwise have
+        its inode written again, ~2 us on ext4). Whoever does not own the files
+        is refused the flag (EPERM): then this process reads without it."""
+        try:
+            fd = os.open(name, self.rdflags, dir_fd=dir_fd)
+        except PermissionError:
+            if self.rdflags == os.O_RDONLY:
+                raise
+            self.rdflags = os.O_RDONLY
+            return self.read_msg(name, dir_fd)
+        try:
+            data = os.read(fd, 65536)
+            if len(data) == 65536:  # a large record: read the rest
+                chunks = [data]
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            return data
+        finally:
+            os.close(fd)
 
     @staticmethod
     def read(path: str, dir_fd: int | None = None) -> bytes:
