@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,10 @@ def test_times_round_trip_exactly_and_sort_like_floats():
     ts = [-1e9, -1.0, -1e-12, 0.0, 1e-12, 1.0, 1_700_000_000.000001, 1e12]
     assert sorted(ts, key=F.enc_t) == ts
     for t in ts:  # the names' 16 hex digits, by the fast path or not
-        assert F.hex_t(F.enc_t(t)) == f"{F.enc_t(t):016x}"
-    assert sorted(ts, key=lambda t: F.hex_t(F.enc_t(t))) == ts
+        for u in (-0.0, 0.0, 1.5, t):
+            assert F.hex_pair(t, u) == (f"{F.enc_t(t):016x}", f"{F.enc_t(u):016x}")
+        assert F.dec_hex(f"{F.enc_t(t):016x}") == t
+    assert sorted(ts, key=lambda t: F.hex_pair(t, t)[0]) == ts
 
 
 def test_a_claim_renames_ready_into_leased_with_the_lease_in_the_name(make, tmp_path, clock):
@@ -176,18 +179,27 @@ def test_a_corrupt_file_is_quarantined_with_a_reason_and_never_spins(make, tmp_p
 
 
 def test_a_record_decodes_or_says_why_not():
-    whole = F.encode_record("00000000000000000000a-1", "k", 1.5, b"bxyz")
-    assert F.decode_record(whole) == ("00000000000000000000a-1", "k", 1.5, b"bxyz")
-    keyless = F.encode_record("00000000000000000000a-1", None, 1.5, b"bxyz")
-    assert F.decode_record(keyless).key == "00000000000000000000a-1"
+    mid = "00000000000000000000a-1"
+    whole = F.encode_record(mid, "k\tey", 1.5, b"bx\tyz")
+    assert F.decode_record(whole) == (mid, "k\tey", 1.5, b"bx\tyz")
+    assert F.decode_keyless(whole) == (mid, 1.5, b"bx\tyz")  # (a key: the long way)
+    keyless = F.encode_record(mid, None, 1.5, b"bx\ty\tz")
+    assert F.decode_record(keyless) == (mid, mid, 1.5, b"bx\ty\tz")
+    assert F.decode_keyless(keyless) == (mid, 1.5, b"bx\ty\tz")
     for data, why in [
         (b"LQF1", "truncated record (4 bytes)"),
         (b"LQF2" + whole[4:], "not a leaseq record (bad magic)"),
         (whole[:-1], "checksum mismatch (torn or damaged write)"),
+        (keyless[:-1], "checksum mismatch (torn or damaged write)"),
+        (
+            F._HDR.pack(F.MAGIC, zlib.crc32(b"no-tabs\tx"), 7) + b"no-tabs\tx",
+            "unreadable header: not enough values to unpack (expected 3, got 1)",
+        ),
     ]:
-        with pytest.raises(F.CorruptRecord) as err:
-            F.decode_record(data)
-        assert err.value.args[0] == why
+        for decode in (F.decode_record, F.decode_keyless):
+            with pytest.raises(F.CorruptRecord) as err:
+                decode(data)
+            assert err.value.args[0] == why
 
 
 def test_a_value_the_serializer_cannot_read_is_quarantined(make, tmp_path):

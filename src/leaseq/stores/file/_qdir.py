@@ -38,6 +38,7 @@ import heapq
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
@@ -57,6 +58,13 @@ TRASH_KEEP = 1024
 TRASH_SWEEP = 512
 _NOATIME = getattr(os, "O_NOATIME", 0)  # (Linux only)
 SUBDIRS = ("ready", "leased", "dead", "tmp", "keys", "notes", "follow", "work", "results", "trash")
+
+
+def due_mark(now_h: str) -> str:
+    """What a heap entry (16 hex digits of a time, then a name) is less than when its
+    time is ``<= now`` (``now_h``: the 16 hex digits of ``enc_t(now)``): names begin
+    with hex digits or a priority's, and every one of them sorts before ``g``."""
+    return now_h + "g"
 
 
 class QDir:
@@ -96,6 +104,10 @@ class QDir:
                 self.keys, self.notes, self.follow, self.work, self.results, self.trash,
             )
         }  # fmt: skip
+        # The hot path's directories, without a dict lookup.
+        self.rfd = self._dirfds[self.ready]
+        self.lfd = self._dirfds[self.leased]
+        self.xfd = self._dirfds[self.trash]
         self.rdflags = os.O_RDONLY | _NOATIME  # reading message files (``read_msg``)
         self.recycle: list[str] = []  # names in trash/ this process may reuse
         self.trash_n = 0  # about how many files trash/ holds
@@ -105,13 +117,25 @@ class QDir:
         self.appends = 0
         # The cached view (built by the first claim: a pure producer keeps none).
         self.tracking = False
-        self.rheap: list[tuple[str, str, str]] = []  # (sort key, "r"|"l", name): claimable
-        self.dheap: list[tuple[int, str]] = []  # (available, ready name): not yet due
-        self.lheap: list[tuple[int, str]] = []  # (expiry, leased name)
+        #: Claimable, in delivery order: ready names (their first ``SORTKEY`` characters
+        #: are the order) and expired leases as ``sort key + "|" + leased name``
+        #: (strings, not tuples: a pop compares strings only). Entries that come in
+        #: order (a FIFO's puts) are appended to ``rline``, others pushed on ``rheap``;
+        #: the next one is the lesser of their heads (``Claims.claim``).
+        self.rline: deque[str] = deque()
+        self.rheap: list[str] = []
+        #: Not yet due: ``hex(available) + ready name``. Leases: the leased names (they
+        #: begin with the expiry). Strings sort like the times: a claim compares its
+        #: own time's 16 hex digits with their tops (``due_mark``).
+        self.dheap: list[str] = []
+        self.lheap: list[str] = []
         self.known: set[str] = set()  # ready names in the heaps that may still exist
         self.lknown: set[str] = set()  # leased names likewise
         self.byid: dict[str, tuple[str, str]] = {}  # id -> ("r"|"l", name), lazily checked
         self.held: dict[str, str] = {}  # token -> leased name, for leases made here
+        #: Leased name -> its expiry (as a float), for this process's leases of keyless
+        #: messages without notes: their ack needs no parsing (``Leases.ack``).
+        self.plain: dict[str, float] = {}
         self.last_relist = 0.0
         self.last_leased = 0.0
         self.leased_mtime = 0
@@ -177,6 +201,28 @@ class QDir:
             os.unlink(name, dir_fd=fds[self.leased])
         if self.durable:
             self.fsync_dir(self.leased)
+
+    def acked(self, name: str, mid: str) -> None:
+        """``discard(name)`` then ``forget(name, True, mid)``, in one step (the keyless
+        ack's hot path)."""
+        if self.trash_n < TRASH_MAX:
+            os.rename(name, name, src_dir_fd=self.lfd, dst_dir_fd=self.xfd)
+            self.trash_n += 1
+            self.recycle.append(name)
+        else:
+            os.unlink(name, dir_fd=self.lfd)
+        if self.durable:
+            self.fsync_dir(self.leased)
+        known = self.lknown
+        if name in known:
+            known.discard(name)
+            byid = self.byid
+            hit = byid.get(mid)
+            if hit is not None and hit[1] == name:
+                del byid[mid]
+            if len(self.lheap) > 4 * len(known) + 1024:
+                self.lheap = [e for e in self.lheap if e in known]
+                heapq.heapify(self.lheap)
 
     def _reuse(self, tmp: str, tmpfd: int) -> int:
         """A trash file renamed to ``tmp/tmp`` and opened for writing, or -1."""
@@ -431,7 +477,7 @@ class QDir:
         else:
             self.log_off = os.fstat(self.logfd).st_size
         self.last_relist = time.monotonic()
-        self.rheap, self.dheap = [], []
+        self.rline, self.rheap, self.dheap = deque(), [], []
         self.known = set()
         self.byid = {}
         for name in os.listdir(self.ready):
@@ -451,6 +497,7 @@ class QDir:
         for name in os.listdir(self.leased):
             self.add_leased(name)
         self.held = {t: n for t, n in self.held.items() if n in self.lknown}
+        self.plain = {n: x for n, x in self.plain.items() if n in self.lknown}
 
     def idle(self) -> bool:
         """A claim found nothing: look again, cheaply. Other processes' leases (which
@@ -461,7 +508,7 @@ class QDir:
             self.relist()
         elif not self.refresh_leased():
             return False
-        return bool(self.rheap or self.dheap or self.lheap)
+        return bool(self.rline or self.rheap or self.dheap or self.lheap)
 
     def pending_publishes(self) -> None:
         """Finish publishes a crashed process left half applied (``_journal``): taking
@@ -495,25 +542,27 @@ class QDir:
         self.known.add(name)
         self.byid[mid] = ("r", name)
         if now is not None and avail <= now:
-            heapq.heappush(self.rheap, (name[: F.SORTKEY], "r", name))
+            self.push_claimable(name)
         else:
-            heapq.heappush(self.dheap, (avail, name))
+            heapq.heappush(self.dheap, f"{avail:016x}{name}")
 
     def add_leased(self, name: str, mid: str | None = None) -> None:
         if name in self.lknown:
             return
         try:
-            exp = int(name[:16], 16)
+            int(name[:32], 16)  # expiry and sequence
             mid = mid or F.name_id(name)
         except (ValueError, IndexError):
             return
         self.lknown.add(name)
         self.byid[mid] = ("l", name)
-        heapq.heappush(self.lheap, (exp, name))
+        heapq.heappush(self.lheap, name)
 
     def forget(self, name: str, leased: bool, mid: str | None = None) -> None:
         """A name we removed (or found gone): its heap entry is skipped when popped."""
         known = self.lknown if leased else self.known
+        if leased:
+            self.plain.pop(name, None)
         if name in known:
             known.discard(name)
             mid = mid or F.name_id(name)
@@ -521,33 +570,44 @@ class QDir:
             if hit is not None and hit[1] == name:
                 del self.byid[mid]
             if leased and len(self.lheap) > 4 * len(known) + 1024:
-                self.lheap = [e for e in self.lheap if e[1] in known]
+                self.lheap = [e for e in self.lheap if e in known]
                 heapq.heapify(self.lheap)
 
-    def due(self, now: int) -> None:
-        """Move what became claimable at ``now`` into ``rheap``: due delayed messages,
-        and expired leases (at the head of their priority, joined at their expiry)."""
-        dheap, rheap, lheap = self.dheap, self.rheap, self.lheap
-        while dheap and dheap[0][0] <= now:
-            _avail, name = heapq.heappop(dheap)
+    def push_claimable(self, entry: str) -> None:
+        line = self.rline
+        if not line or entry > line[-1]:
+            line.append(entry)
+        else:
+            heapq.heappush(self.rheap, entry)
+
+    def due(self, mark: str) -> None:
+        """Move what became claimable at ``mark`` (``due_mark``) into ``rheap``: due
+        delayed messages, and expired leases (at the head of their priority, joined
+        at their expiry)."""
+        dheap, lheap = self.dheap, self.lheap
+        while dheap and dheap[0] < mark:
+            name = heapq.heappop(dheap)[16:]
             if name in self.known:
-                heapq.heappush(rheap, (name[: F.SORTKEY], "r", name))
-        while lheap and lheap[0][0] <= now:
-            exp, name = heapq.heappop(lheap)
+                self.push_claimable(name)
+        while lheap and lheap[0] < mark:
+            name = heapq.heappop(lheap)
             if name in self.lknown:
-                seq = int(name[16:32], 16)
+                exp, seq = int(name[:16], 16), int(name[16:32], 16)
                 prio = 1000 - int(name.split(".", 6)[5])
-                heapq.heappush(rheap, (F.head_sortkey(prio, exp, seq), "l", name))
+                self.push_claimable(f"{F.head_sortkey(prio, exp, seq)}|{name}")
 
     def next_due(self, now: int) -> int | None:
         """The earliest future availability or expiry this view knows of."""
-        self.due(now)
+        self.due(due_mark(f"{now:016x}"))
         best = None
-        for heap, known in ((self.dheap, self.known), (self.lheap, self.lknown)):
-            while heap and heap[0][1] not in known:
-                heapq.heappop(heap)
-            if heap and (best is None or heap[0][0] < best):
-                best = heap[0][0]
+        dheap, lheap = self.dheap, self.lheap
+        while dheap and dheap[0][16:] not in self.known:
+            heapq.heappop(dheap)
+        while lheap and lheap[0] not in self.lknown:
+            heapq.heappop(lheap)
+        for heap in (dheap, lheap):
+            if heap and (best is None or int(heap[0][:16], 16) < best):
+                best = int(heap[0][:16], 16)
         return best
 
     # -- change detection (the watcher thread; see Core._poll) ----------------------
@@ -580,6 +640,7 @@ class QDir:
         """In a forked child: own locks (an inherited flock description is shared)."""
         self.lock = threading.Lock()
         self.held = {}
+        self.plain = {}
         self._fdepth = 0
         os.close(self._lockfd)
         self._lockfd = os.open(os.path.join(self.base, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
