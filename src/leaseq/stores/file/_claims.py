@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import struct
 from typing import Any
 
 from leaseq._core.ids import new_token
@@ -22,10 +23,11 @@ from leaseq.stores.file._base import (
     _new,
 )
 from leaseq.stores.file._core import next_seq
-from leaseq.stores.file._qdir import QDir, due_mark
+from leaseq.stores.file._qdir import QDir
 from leaseq.stores.file._view import entry_of, scan
 
-hex_pair = F.hex_pair
+hex_pair, dec_hex = F.hex_pair, F.dec_hex
+_pack_q = struct.Struct(">Q").pack  # (16 hex digits of a sequence number: .hex())
 
 __all__ = ["Claims"]
 
@@ -47,7 +49,7 @@ class Claims(StoreBase):
         owner_enc = "-" if owner is None else F.encode_owner(owner)
         exp = now + lease_timeout
         eh, nh = hex_pair(exp, now)
-        mark = due_mark(nh)
+        mark = nh + "g"  # (due_mark(nh))
         out: list[Lease] = []
         lock = qd.lock
         lock.acquire()
@@ -100,13 +102,18 @@ class Claims(StoreBase):
         a keyless message without notes, the record is checked and the lease made
         right here. See ``_format`` for the name fields."""
         _sk, attempts_s, ma, flags, mid = name.split(".")
-        attempts = 1 if attempts_s == "0" else int(attempts_s) + 1
+        if attempts_s == "0":
+            attempts, attempts_s = 1, "1"
+        else:
+            attempts = int(attempts_s) + 1
+            attempts_s = str(attempts)
         token = new_token()
+        p4 = name[:4]
         # The line's availability is in the name as it is; the head's is upside down.
         avail_h = name[5:21] if name[4] == "b" else f"{F.ready_avail(name):016x}"
         new = (
-            f"{eh}{next_seq():016x}.{attempts}.{ma}.{flags}.{mid}"
-            f".{name[:4]}.{avail_h}.{nh}.{token}.{oenc}"
+            f"{eh}{_pack_q(next_seq()).hex()}.{attempts_s}.{ma}.{flags}.{mid}"
+            f".{p4}.{avail_h}.{nh}.{token}.{oenc}"
         )
         qd.known.discard(name)
         byid = qd.byid
@@ -123,7 +130,7 @@ class Claims(StoreBase):
         qd.lknown.add(new)
         byid[mid] = ("l", new)
         heapq.heappush(qd.lheap, new)
-        prio = 0 if name[:4] == "1000" else 1000 - int(name[:4])
+        prio = 0 if p4 == "1000" else 1000 - int(p4)
         if flags != "-":  # a key or notes: the general finish
             return self._leased(qd, new, prio, attempts, int(ma) if ma else None, flags, mid,
                                 int(avail_h, 16), now, exp, owner, token)  # fmt: skip
@@ -146,7 +153,7 @@ class Claims(StoreBase):
         qd.plain[new] = exp
         # Only redeliveries are news (DESIGN §11): the first claim records nothing.
         msg = _new(Message, (
-            mid, mid, value, prio, _LEASED, attempts, created, F.dec_hex(avail_h), exp,
+            mid, mid, value, prio, _LEASED, attempts, created, dec_hex(avail_h), exp,
             owner, None, (Event(now, "claimed", owner),) if attempts > 1 else (),
             int(ma) if ma else None,
         ))  # fmt: skip

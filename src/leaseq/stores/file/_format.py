@@ -58,7 +58,6 @@ _pack_d, _unpack_d = _F64.pack, _F64.unpack
 _pack_q, _unpack_q = _U64.pack, _U64.unpack
 _unpack_hdr = _HDR.unpack_from
 _pack_dd = struct.Struct(">dd").pack
-_SIGNED = dict(zip("01234567", "89abcdef", strict=True))  # a hex digit, sign bit set
 MAX_OWNER = 60
 _new = tuple.__new__
 
@@ -79,19 +78,20 @@ def dec_t(v: int) -> float:
 
 
 def dec_hex(h: str) -> float:
-    """``dec_t(int(h, 16))``, shorter for a positive time."""
+    """``dec_t(int(h, 16))``, shorter for a positive time (see ``hex_pair``)."""
     if h >= "8":
-        t: float = _unpack_d(_pack_q(int(h, 16) & _MASK))[0]
+        t: float = -_unpack_d(bytes.fromhex(h))[0]
         return t
     return dec_t(int(h, 16))
 
 
 def hex_pair(a: float, b: float) -> tuple[str, str]:
-    """The 16 hex digits of ``enc_t(a)`` and of ``enc_t(b)``: for positive times
-    (every real one) straight from their bits, setting the sign bit's digit."""
-    h = _pack_dd(a, b).hex()
-    if h[0] < "8" and h[16] < "8":
-        return _SIGNED[h[0]] + h[1:16], _SIGNED[h[16]] + h[17:]
+    """The 16 hex digits of ``enc_t(a)`` and of ``enc_t(b)``. For a positive time
+    (every real one) the encoding is its bits with the sign bit set: the bits of
+    its negation, which one ``struct`` pack gives for both."""
+    if a > 0.0 and b > 0.0:
+        h = _pack_dd(-a, -b).hex()
+        return h[:16], h[16:]
     return f"{enc_t(a):016x}", f"{enc_t(b):016x}"
 
 
