@@ -68,15 +68,15 @@ class Claims(StoreBase):
                     continue
                 else:
                     break
-                if name[F.SORTKEY : F.SORTKEY + 1] != "|":  # a ready name
-                    if name not in qd.known:
-                        continue
+                if name in qd.known:  # a ready name (and not gone)
                     lease = self._claim_ready(qd, name, now, nh, exp, eh, owner, owner_enc)
-                else:  # an expired lease
+                elif name[F.SORTKEY : F.SORTKEY + 1] == "|":  # an expired lease
                     name = name[F.SORTKEY + 1 :]
                     if name not in qd.lknown:
                         continue
                     lease = self._claim_expired(qd, name, now, _enc(now), exp, owner, owner_enc)
+                else:
+                    continue
                 if lease is not None:
                     out.append(lease)
         finally:

@@ -57,6 +57,7 @@ TRASH_MAX = 8192
 TRASH_KEEP = 1024
 TRASH_SWEEP = 512
 _NOATIME = getattr(os, "O_NOATIME", 0)  # (Linux only)
+_lseek, _SEEK_END, _monotonic = os.lseek, os.SEEK_END, time.monotonic
 SUBDIRS = ("ready", "leased", "dead", "tmp", "keys", "notes", "follow", "work", "results", "trash")
 
 
@@ -435,10 +436,10 @@ class QDir:
             self.tracking = True
             self.relist()
             return
-        size = os.lseek(self.logfd, 0, os.SEEK_END)
+        size = _lseek(self.logfd, 0, _SEEK_END)
         if size > self.log_off:
             self._read_log(size)
-        mono = time.monotonic()
+        mono = _monotonic()
         if mono - self.last_relist > RELIST_ANYWAY:
             self.relist()
         elif mono - self.last_leased > LEASE_SCAN:
