@@ -353,6 +353,45 @@ def test_a_reader_follows_a_rotated_log(tmp_path, clock, said):
         b.close()
 
 
+def test_a_claim_sees_another_processs_put_by_the_change_tick(tmp_path, clock):
+    a = leaseq.Queue(f"file://{tmp_path}", clock=clock)
+    b = leaseq.Queue(f"file://{tmp_path}?durable=1", clock=clock)  # (another Core: its own view)
+    try:
+        a.put("first")
+        a.put("busy")
+        assert b.get(block=False).value == "first"  # b tracks the log: it holds "busy"
+        a.put("urgent", priority=5)  # appended to the log, the tick changed
+        assert b.get(block=False).value == "urgent"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_log_line_whose_writer_died_before_its_tick_is_read_within_lease_scan(tmp_path, clock):
+    from leaseq.stores.file import _qdir
+
+    a = leaseq.Queue(f"file://{tmp_path}", clock=clock)
+    b = leaseq.Queue(f"file://{tmp_path}?durable=1", clock=clock)
+    try:
+        for value in ("first", "busy", "busy too"):
+            a.put(value)
+        assert b.get(block=False).value == "first"
+        # A producer killed between its log append and its tick:
+        rec = F.encode_record("00000000000000000000b-1", None, clock(), b's"urgent"')
+        name = F.ready_name(5, False, F.enc_t(clock()), 1, 0, None, "-", "00000000000000000000b-1")
+        (qdir(tmp_path) / "ready" / name).write_bytes(rec)
+        with open(qdir(tmp_path) / "log", "a") as log:
+            log.write(f"otherwid r {name}\n")
+        qd = b.store._core.qdir("default")
+        assert b.get(block=False).value == "busy"  # b did not read the log
+        assert name not in qd.known
+        qd.last_leased -= _qdir.LEASE_SCAN  # a second later
+        assert b.get(block=False).value == "urgent"
+    finally:
+        a.close()
+        b.close()
+
+
 def test_a_message_renamed_into_place_but_never_logged_is_found_by_a_relist(tmp_path, clock):
     from leaseq.stores.file import _qdir
 

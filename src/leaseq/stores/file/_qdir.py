@@ -11,23 +11,27 @@ Layout of ``<root>/<queue>/``::
     trash/                    acked message files, unlinked in batches when idle
     work/                     rewrites in progress (crash-recovered under the lock)
     log                       append-only: names that appeared in ready/
+    tick                      16 bytes, mmap()ed: changed after every append to log
     lock                      flock()ed for keyed and multi-step operations
 
 The cache (heaps of names) is this process's view of ready/ and leased/. New
-ready names (puts, releases, requeues) are learnt by tailing ``log`` (one
-``lseek`` per claim; a short read when another process wrote) instead of
-listing the directory, so a claim costs the same with 100 or 100,000 waiting
-messages. Claims are not logged (that would cost a write each): other
-processes' leases are learnt by listing leased/ (small: the messages in
-flight) when a claim finds nothing and leased/ changed, and every
-``LEASE_SCAN`` seconds anyway (one ``stat``; a listing if it changed).
-Entries other processes removed are found lazily: the claim's ``rename`` fails
-with ``FileNotFoundError`` and the entry is dropped. The log is rotated by
-unlinking it and appending "WID rotated" to the old one; whoever reads that
-line (or sees the old log unlinked: writers at once, readers within
-``LEASE_SCAN``) opens the new log and lists the directories once, which also
-catches anything a crashed writer renamed into place but never logged. A
-full listing also happens when a claim finds nothing and the last one is
+ready names (puts, releases, requeues) are learnt by tailing ``log`` instead
+of listing the directory, so a claim costs the same with 100 or 100,000
+waiting messages: every writer, after its append, sets ``tick`` (shared
+memory) to a value never set before (its writer id and count); a claim
+compares it with the value it last saw, a memory read, and reads the log
+only when it changed. A writer killed between its append and its tick is
+read within ``LEASE_SCAN`` (the log's size is checked then too). Claims are
+not logged (that would cost a write each): other processes' leases are learnt
+by listing leased/ (small: the messages in flight) when a claim finds nothing
+and leased/ changed, and every ``LEASE_SCAN`` seconds anyway (one ``stat``; a
+listing if it changed). Entries other processes removed are found lazily: the
+claim's ``rename`` fails with ``FileNotFoundError`` and the entry is dropped.
+The log is rotated by unlinking it and appending "WID rotated" to the old one;
+whoever reads that line (or sees the old log unlinked: writers at once,
+readers within ``LEASE_SCAN``) opens the new log and lists the directories
+once, which also catches anything a crashed writer renamed into place but
+never logged. A full listing also happens when a claim finds nothing and the last one is
 older than ``RELIST_IDLE`` seconds, and every ``RELIST_ANYWAY`` s.
 """
 
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import fcntl
 import heapq
+import mmap
 import os
 import threading
 import time
@@ -142,6 +147,18 @@ class QDir:
         self.leased_mtime = 0
         self.seen = (0, 0)  # ready/ and leased/ mtimes after this process's last change
         self.seen_log = 0
+        # The change tick: 16 bytes every log writer sets to a value of its own
+        # after each append (its writer id, a count), so a claim sees that the log
+        # grew by reading shared memory instead of asking the kernel (``sync``).
+        fd = os.open(os.path.join(base, "tick"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size < 16:
+                os.ftruncate(fd, 16)
+            self.tickmap = mmap.mmap(fd, 16)
+        finally:
+            os.close(fd)
+        self.ticks = 0
+        self.seen_tick = b""
         self._open_log()
         self._clean_tmp()
 
@@ -393,6 +410,7 @@ class QDir:
 
     # -- the change log ------------------------------------------------------------
     def _open_log(self) -> None:
+        self.seen_tick = self.tickmap[:16]  # (before the size: a later append ticks)
         if self.logfd >= 0:
             os.close(self.logfd)
         self.logfd = os.open(self.logpath, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -402,14 +420,19 @@ class QDir:
         """Announce a name that appeared in ready/ ("WID r NAME\\n", one write)."""
         data = line.encode()
         os.write(self.logfd, data)
+        tick = self._tick()
         st = os.fstat(self.logfd)
         if st.st_nlink == 0:  # it was rotated: say it again in the new log
             self._say_rotated()  # (in case the rotating process died before it did)
             self._reopen()
             os.write(self.logfd, data)
+            tick = self._tick()
             st = os.fstat(self.logfd)
         if st.st_size == self.log_off + len(data):
-            self.log_off = st.st_size  # nobody else wrote meanwhile: nothing to read back
+            # Nobody else wrote meanwhile: nothing to read back. (Another writer's
+            # append after the fstat ticks after ours: the tick still changes.)
+            self.log_off = st.st_size
+            self.seen_tick = tick
         self.appends += 1
         if self.appends & 255 == 0 and st.st_size > LOG_LIMIT:
             with suppress(FileNotFoundError):
@@ -418,9 +441,18 @@ class QDir:
             self._reopen()
 
     def _say_rotated(self) -> None:
-        """End the old (unlinked) log with "WID rotated": its readers, who look at its
-        size only (``sync``), learn from this line that a new log took its place."""
+        """End the old (unlinked) log with "WID rotated": its readers, who only read
+        it on (``sync``), learn from this line that a new log took its place."""
         os.write(self.logfd, f"{self.wid} rotated\n".encode())
+        self._tick()
+
+    def _tick(self) -> bytes:
+        """After an append to the log: set the change tick to a value never set before
+        (this writer's id and count), so whoever last read another value looks."""
+        self.ticks += 1
+        tick = self.wid.encode() + self.ticks.to_bytes(8, "big")
+        self.tickmap[:16] = tick
+        return tick
 
     def _reopen(self) -> None:
         self._open_log()
@@ -429,24 +461,32 @@ class QDir:
 
     def sync(self) -> None:
         """Bring the cached view up to date with other processes' puts and releases:
-        one ``lseek`` to the log's end; a short read when it grew. A rotated log
-        says so at its end (``log``); once a second the log's link count is checked
-        too (a rotating process killed before it said so)."""
+        when the change tick moved, a short read of the log's new lines. A rotated
+        log says so at its end (``log``); once a second the log's size and link
+        count are checked too (a writer killed before its tick, a rotating process
+        killed before it said so)."""
         if not self.tracking:
             self.tracking = True
             self.relist()
             return
-        size = _lseek(self.logfd, 0, _SEEK_END)
-        if size > self.log_off:
-            self._read_log(size)
+        tick = self.tickmap[:16]
+        if tick != self.seen_tick:  # someone appended since we last read the log
+            self.seen_tick = tick  # (before the read: an append after it ticks again)
+            size = _lseek(self.logfd, 0, _SEEK_END)
+            if size > self.log_off:
+                self._read_log(size)
         mono = _monotonic()
         if mono - self.last_relist > RELIST_ANYWAY:
             self.relist()
         elif mono - self.last_leased > LEASE_SCAN:
             if os.fstat(self.logfd).st_nlink == 0:
                 self._reopen()
-            else:
-                self.refresh_leased()  # other processes' leases, even while busy
+                return
+            # A writer killed between its append and its tick: its line is read now.
+            size = _lseek(self.logfd, 0, _SEEK_END)
+            if size > self.log_off:
+                self._read_log(size)
+            self.refresh_leased()  # other processes' leases, even while busy
 
     def _read_log(self, size: int) -> None:
         data = os.pread(self.logfd, size - self.log_off, self.log_off)
@@ -476,6 +516,7 @@ class QDir:
         if os.fstat(self.logfd).st_nlink == 0:
             self._open_log()
         else:
+            self.seen_tick = self.tickmap[:16]
             self.log_off = os.fstat(self.logfd).st_size
         self.last_relist = time.monotonic()
         self.rline, self.rheap, self.dheap = deque(), [], []
@@ -653,4 +694,5 @@ class QDir:
         if self.logfd >= 0:
             os.close(self.logfd)
             self.logfd = -1
+        self.tickmap.close()
         os.close(self._lockfd)
