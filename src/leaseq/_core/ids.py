@@ -16,20 +16,29 @@ __all__ = ["new_id", "new_token", "process_prefix"]
 
 _BLOCK = 4096
 _lock = threading.Lock()
-_buf = ""
-_pos = 0
+#: Tokens not handed out yet (one block of randomness cut in 16-hex pieces):
+#: ``list.pop`` is atomic, so taking one needs no lock; refills take ``_lock``.
+_tokens: list[str] = []
 
 
 def new_token() -> str:
     """A fresh 64-bit random token as 16 hex characters. Thread-safe."""
-    global _buf, _pos
-    with _lock:
-        pos = _pos
-        if pos >= len(_buf):
-            _buf = os.urandom(_BLOCK).hex()
-            pos = 0
-        _pos = pos + 16
-        return _buf[pos : pos + 16]
+    try:
+        return _tokens.pop()
+    except IndexError:
+        return _refill()
+
+
+def _refill() -> str:
+    while True:
+        with _lock:
+            if not _tokens:
+                block = os.urandom(_BLOCK).hex()
+                _tokens.extend([block[i : i + 16] for i in range(0, len(block), 16)])
+        try:
+            return _tokens.pop()
+        except IndexError:  # other threads took the whole block meanwhile
+            continue
 
 
 def _process_prefix() -> str:
@@ -47,8 +56,9 @@ def new_id() -> str:
 
 
 def _after_fork() -> None:
-    global _buf, _pos, process_prefix, _counter
-    _buf, _pos = "", 0
+    global _lock, process_prefix, _counter
+    _lock = threading.Lock()
+    _tokens.clear()
     process_prefix = _process_prefix()
     _counter = itertools.count(1)
 

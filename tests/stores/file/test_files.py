@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ def test_times_round_trip_exactly_and_sort_like_floats():
         assert F.dec_t(F.enc_t(t)) == t
     ts = [-1e9, -1.0, -1e-12, 0.0, 1e-12, 1.0, 1_700_000_000.000001, 1e12]
     assert sorted(ts, key=F.enc_t) == ts
+    for t in ts:  # the names' 16 hex digits, by the fast path or not
+        for u in (-0.0, 0.0, 1.5, t):
+            assert F.hex_pair(t, u) == (f"{F.enc_t(t):016x}", f"{F.enc_t(u):016x}")
+        assert F.dec_hex(f"{F.enc_t(t):016x}") == t
+    assert sorted(ts, key=lambda t: F.hex_pair(t, t)[0]) == ts
 
 
 def test_a_claim_renames_ready_into_leased_with_the_lease_in_the_name(make, tmp_path, clock):
@@ -170,6 +176,30 @@ def test_a_corrupt_file_is_quarantined_with_a_reason_and_never_spins(make, tmp_p
     assert dead.last_error.startswith("corrupt:")
     assert dead.dead_reason.startswith("corrupt:")
     assert names(tmp_path, "ready") == [] and names(tmp_path, "leased") == []
+
+
+def test_a_record_decodes_or_says_why_not():
+    mid = "00000000000000000000a-1"
+    whole = F.encode_record(mid, "k\tey", 1.5, b"bx\tyz")
+    assert F.decode_record(whole) == (mid, "k\tey", 1.5, b"bx\tyz")
+    assert F.decode_keyless(whole) == (mid, 1.5, b"bx\tyz")  # (a key: the long way)
+    keyless = F.encode_record(mid, None, 1.5, b"bx\ty\tz")
+    assert F.decode_record(keyless) == (mid, mid, 1.5, b"bx\ty\tz")
+    assert F.decode_keyless(keyless) == (mid, 1.5, b"bx\ty\tz")
+    for data, why in [
+        (b"LQF1", "truncated record (4 bytes)"),
+        (b"LQF2" + whole[4:], "not a leaseq record (bad magic)"),
+        (whole[:-1], "checksum mismatch (torn or damaged write)"),
+        (keyless[:-1], "checksum mismatch (torn or damaged write)"),
+        (
+            F._HDR.pack(F.MAGIC, zlib.crc32(b"no-tabs\tx"), 7) + b"no-tabs\tx",
+            "unreadable header: not enough values to unpack (expected 3, got 1)",
+        ),
+    ]:
+        for decode in (F.decode_record, F.decode_keyless):
+            with pytest.raises(F.CorruptRecord) as err:
+                decode(data)
+            assert err.value.args[0] == why
 
 
 def test_a_value_the_serializer_cannot_read_is_quarantined(make, tmp_path):
@@ -288,6 +318,75 @@ def test_the_log_is_rotated_and_readers_relist(tmp_path, clock, monkeypatch):
         assert os.path.getsize(qdir(tmp_path) / "log") < 600 * 100
         got = [b.get(block=False).value for _ in range(600)]
         assert got == list(range(600))
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("said", [True, False], ids=["said", "rotator-killed-before-saying"])
+def test_a_reader_follows_a_rotated_log(tmp_path, clock, said):
+    from leaseq.stores.file import _qdir
+
+    a = leaseq.Queue(f"file://{tmp_path}", clock=clock)
+    b = leaseq.Queue(f"file://{tmp_path}?durable=1", clock=clock)  # (another Core: its own fds)
+    try:
+        a.put("first")
+        a.put("busy")
+        assert b.get(block=False).value == "first"  # b tracks the log: it holds "busy"
+        # a rotates the log (as ``log`` does past LOG_LIMIT) ...
+        os.unlink(qdir(tmp_path) / "log")
+        if said:
+            a.store._core.qdir("default")._say_rotated()
+        # ... and a writer that opened the new log puts a message b must see first:
+        rec = F.encode_record("00000000000000000000b-1", None, clock(), b's"second"')
+        name = F.ready_name(5, False, F.enc_t(clock()), 1, 0, None, "-", "00000000000000000000b-1")
+        (qdir(tmp_path) / "ready" / name).write_bytes(rec)
+        with open(qdir(tmp_path) / "log", "a") as log:
+            log.write(f"otherwid r {name}\n")
+        qd = b.store._core.qdir("default")
+        if not said:  # b looks at its log's size only: it learns of the rotation
+            assert b.get(block=False).value == "busy"  # within LEASE_SCAN
+            qd.last_leased -= _qdir.LEASE_SCAN
+        assert b.get(block=False).value == "second"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_claim_sees_another_processs_put_by_the_change_tick(tmp_path, clock):
+    a = leaseq.Queue(f"file://{tmp_path}", clock=clock)
+    b = leaseq.Queue(f"file://{tmp_path}?durable=1", clock=clock)  # (another Core: its own view)
+    try:
+        a.put("first")
+        a.put("busy")
+        assert b.get(block=False).value == "first"  # b tracks the log: it holds "busy"
+        a.put("urgent", priority=5)  # appended to the log, the tick changed
+        assert b.get(block=False).value == "urgent"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_log_line_whose_writer_died_before_its_tick_is_read_within_lease_scan(tmp_path, clock):
+    from leaseq.stores.file import _qdir
+
+    a = leaseq.Queue(f"file://{tmp_path}", clock=clock)
+    b = leaseq.Queue(f"file://{tmp_path}?durable=1", clock=clock)
+    try:
+        for value in ("first", "busy", "busy too"):
+            a.put(value)
+        assert b.get(block=False).value == "first"
+        # A producer killed between its log append and its tick:
+        rec = F.encode_record("00000000000000000000b-1", None, clock(), b's"urgent"')
+        name = F.ready_name(5, False, F.enc_t(clock()), 1, 0, None, "-", "00000000000000000000b-1")
+        (qdir(tmp_path) / "ready" / name).write_bytes(rec)
+        with open(qdir(tmp_path) / "log", "a") as log:
+            log.write(f"otherwid r {name}\n")
+        qd = b.store._core.qdir("default")
+        assert b.get(block=False).value == "busy"  # b did not read the log
+        assert name not in qd.known
+        qd.last_leased -= _qdir.LEASE_SCAN  # a second later
+        assert b.get(block=False).value == "urgent"
     finally:
         a.close()
         b.close()
@@ -459,3 +558,37 @@ def test_a_reused_file_left_with_its_old_record_is_quarantined_not_delivered(mak
         q.get(block=False)
     [dead] = q.dead_letters()
     assert dead.last_error.startswith("corrupt: stale content")
+
+
+# -- reading message files -------------------------------------------------------------
+@pytest.mark.skipif(not hasattr(os, "O_NOATIME"), reason="O_NOATIME is Linux's")
+def test_a_claim_leaves_the_files_access_time_alone(make, tmp_path):
+    q = make()
+    q.put("v")
+    [ready] = names(tmp_path, "ready")
+    path = qdir(tmp_path) / "ready" / ready
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_mtime_ns - 10**9, st.st_mtime_ns))  # read since: relatime updates
+    lease = q.get(block=False)
+    [leased] = names(tmp_path, "leased")
+    assert os.stat(qdir(tmp_path) / "leased" / leased).st_atime_ns == st.st_mtime_ns - 10**9
+    assert lease.value == "v"
+
+
+def test_a_reader_refused_o_noatime_reads_without_it(make, monkeypatch):
+    noatime = getattr(os, "O_NOATIME", 0)
+    if not noatime:
+        pytest.skip("O_NOATIME is Linux's")
+    real_open = os.open
+
+    def not_the_owner(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if flags & noatime:
+            raise PermissionError(1, "Operation not permitted")
+        return real_open(path, flags, *args, **kw)
+
+    q = make()
+    q.put("a")
+    q.put("b")
+    monkeypatch.setattr(os, "open", not_the_owner)
+    assert [q.get(block=False).value for _ in range(2)] == ["a", "b"]
+    assert q.store._core.qdir("default").rdflags == os.O_RDONLY

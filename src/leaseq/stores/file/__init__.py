@@ -25,12 +25,14 @@ background thread is needed for correctness (expiry is judged when read).
 Limits, honestly:
 
 * **Local POSIX filesystems only** (Linux, macOS: ext4, XFS, APFS, tmpfs, ZFS).
-  It relies on atomic ``rename()`` within one filesystem, ``O_APPEND`` writes
-  and ``flock()``. On **NFS** renames are atomic on the server but client
-  attribute and directory caches make other clients see files late or
-  stale, and ``flock`` may be emulated or ignored: do not share one directory
-  between hosts over NFS (or SMB); use ``sqlite://`` on one host or
-  ``redis://``/``postgresql://`` across hosts. Windows is not supported.
+  It relies on atomic ``rename()`` within one filesystem, ``O_APPEND`` writes,
+  ``flock()`` and a shared ``mmap()`` of one small file. On **NFS** renames
+  are atomic on the server but client attribute and directory caches make
+  other clients see files late or stale, ``flock`` may be emulated or
+  ignored, and a shared mapping is not shared between hosts: do not share
+  one directory between hosts over NFS (or SMB); use ``sqlite://`` on one
+  host or ``redis://``/``postgresql://`` across hosts. Windows is not
+  supported.
 * Lease expiry across processes uses each process's clock: hosts' clocks
   must agree (one host: they do).
 * Keyed puts, keyed lease operations, ``put_many``, ``maxsize``, requeue,
@@ -65,12 +67,16 @@ Limits, honestly:
   someone waits, so another process's put wakes a blocked ``get`` within about
   20 ms (a lease expiring in another process: within ``LEASE_SCAN``, 1 s).
   Each process keeps a cached view of ``ready/`` and ``leased/`` refreshed
-  from an append-only change log of new ready names (one ``fstat`` per claim),
+  from an append-only change log of new ready names (a claim reads it only
+  when a shared-memory tick that every writer sets after its append moved),
   so a claim never sorts or lists the directory; other processes' leases are
   re-listed from ``leased/`` (small) at most once a second, or when a claim
   finds nothing. A message whose producer was killed between its rename and
   its log entry is found by the next full listing (when a claim finds
-  nothing, at most once a second, and every 30 s regardless).
+  nothing, at most once a second, and every 30 s regardless). The log is
+  rotated past 16 MiB; the rotating process ends the old one with a line that
+  says so. A writer killed right after its log line but before its tick, or a
+  rotating one before its last line: readers notice within ``LEASE_SCAN``.
 * Acked files are not unlinked at once: an ack renames the file into
   ``trash/`` and puts (of any process) reuse those files, because on ext4 and
   the like (worse when mounted with ``discard``) unlinking a file whose blocks

@@ -12,6 +12,7 @@ from leaseq._core import rules
 from leaseq._core.ids import new_id
 from leaseq._core.model import Event, Lease, Message, State
 from leaseq.errors import Closed, LeaseLost
+from leaseq.serializers import JsonCodec
 from leaseq.stores.base import PutRequest
 from leaseq.stores.file import _format as F
 from leaseq.stores.file import _notes as N
@@ -41,11 +42,16 @@ class StoreBase:
         self.url = url
         self.notifier = core.notifier
         self.closed = False
+        #: This handle's queues (emptied by ``close``): the hot paths' lookup.
+        self._qds: dict[str, QDir] = {}
+        #: The default codec keeps ``bytes`` as they are: a claim can unpack inline.
+        self._bytes_pass = type(codec) is JsonCodec
 
     def _qd(self, queue: str) -> QDir:
         if self.closed:
             raise Closed(f"store {self.url} is closed; open a new queue")
-        return self._core.qdir(queue)
+        qd = self._qds[queue] = self._core.qdir(queue)
+        return qd
 
     def _after_put(self, queue: str, msg: Message, now: float) -> None:
         n = self.notifier

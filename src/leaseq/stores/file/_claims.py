@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import struct
 from typing import Any
 
 from leaseq._core.ids import new_token
@@ -25,6 +26,9 @@ from leaseq.stores.file._core import next_seq
 from leaseq.stores.file._qdir import QDir
 from leaseq.stores.file._view import entry_of, scan
 
+hex_pair, dec_hex = F.hex_pair, F.dec_hex
+_pack_q = struct.Struct(">Q").pack  # (16 hex digits of a sequence number: .hex())
+
 __all__ = ["Claims"]
 
 
@@ -41,30 +45,42 @@ class Claims(StoreBase):
         limit: int = 1,
     ) -> list[Lease]:
         assert now is not None
-        qd = self._qd(queue)
+        qd = self._qds.get(queue) or self._qd(queue)
         owner_enc = "-" if owner is None else F.encode_owner(owner)
-        now_k = _enc(now)
         exp = now + lease_timeout
+        eh, nh = hex_pair(exp, now)
+        mark = nh + "g"  # (due_mark(nh))
         out: list[Lease] = []
-        with qd.lock:
+        lock = qd.lock
+        lock.acquire()
+        try:
             qd.sync()
             while len(out) < limit:
-                qd.due(now_k)
-                if not qd.rheap:  # (a relist replaces the heaps: no local aliases)
-                    if qd.idle():
-                        continue
-                    break
-                _sk, kind, name = heapq.heappop(qd.rheap)
-                if kind == "r":
-                    if name not in qd.known:
-                        continue
-                    lease = self._claim_ready(qd, name, now, now_k, exp, owner, owner_enc)
-                elif name not in qd.lknown:
+                dh, lh = qd.dheap, qd.lheap  # (a relist replaces the heaps: re-read each time)
+                if (dh and dh[0] < mark) or (lh and lh[0] < mark):
+                    qd.due(mark)
+                line, heap = qd.rline, qd.rheap  # the lesser head is the next
+                if line and (not heap or line[0] < heap[0]):
+                    name = line.popleft()
+                elif heap:
+                    name = heapq.heappop(heap)
+                elif qd.idle():
                     continue
                 else:
-                    lease = self._claim_expired(qd, name, now, now_k, exp, owner, owner_enc)
+                    break
+                if name in qd.known:  # a ready name (and not gone)
+                    lease = self._claim_ready(qd, name, now, nh, exp, eh, owner, owner_enc)
+                elif name[F.SORTKEY : F.SORTKEY + 1] == "|":  # an expired lease
+                    name = name[F.SORTKEY + 1 :]
+                    if name not in qd.lknown:
+                        continue
+                    lease = self._claim_expired(qd, name, now, _enc(now), exp, owner, owner_enc)
+                else:
+                    continue
                 if lease is not None:
                     out.append(lease)
+        finally:
+            lock.release()
         if out and self.notifier.waiting:
             qd.mark_own()
             for lease in out:
@@ -72,32 +88,76 @@ class Claims(StoreBase):
         return out
 
     def _claim_ready(
-        self, qd: QDir, name: str, now: float, now_k: int, exp: float, owner: Any, oenc: str
+        self,
+        qd: QDir,
+        name: str,
+        now: float,
+        nh: str,
+        exp: float,
+        eh: str,
+        owner: Any,
+        oenc: str,
     ) -> Lease | None:
-        """The hot path: one split, one f-string, one rename, one read (no write, no
-        lock across processes). See ``_format`` for the name fields."""
+        """The hot path: one rename, one read (no write, no lock across processes); for
+        a keyless message without notes, the record is checked and the lease made
+        right here. See ``_format`` for the name fields."""
         _sk, attempts_s, ma, flags, mid = name.split(".")
-        attempts = int(attempts_s) + 1
+        if attempts_s == "0":
+            attempts, attempts_s = 1, "1"
+        else:
+            attempts = int(attempts_s) + 1
+            attempts_s = str(attempts)
         token = new_token()
-        avail = F.ready_avail(name)
-        exp_k = _enc(exp)
+        p4 = name[:4]
+        # The line's availability is in the name as it is; the head's is upside down.
+        avail_h = name[5:21] if name[4] == "b" else f"{F.ready_avail(name):016x}"
         new = (
-            f"{exp_k:016x}{next_seq():016x}.{attempts}.{ma}.{flags}.{mid}"
-            f".{name[:4]}.{avail:016x}.{now_k:016x}.{token}.{oenc}"
+            f"{eh}{_pack_q(next_seq()).hex()}.{attempts_s}.{ma}.{flags}.{mid}"
+            f".{p4}.{avail_h}.{nh}.{token}.{oenc}"
         )
         qd.known.discard(name)
-        hit = qd.byid.pop(mid, None)
+        byid = qd.byid
+        hit = byid.pop(mid, None)
         try:
-            qd.move(qd.ready, name, qd.leased, new)
+            os.rename(name, new, src_dir_fd=qd.rfd, dst_dir_fd=qd.lfd)
         except FileNotFoundError:  # another consumer won it
             return None
+        if qd.durable:
+            qd.fsync_dir(qd.leased)
+            qd.fsync_dir(qd.ready)
         if hit is not None and hit[1] != name:
-            qd.byid[mid] = hit  # (an entry of another name: keep it)
+            byid[mid] = hit  # (an entry of another name: keep it)
         qd.lknown.add(new)
-        qd.byid[mid] = ("l", new)
-        heapq.heappush(qd.lheap, (exp_k, new))
-        return self._leased(qd, new, 1000 - int(name[:4]), attempts, int(ma) if ma else None,
-                            flags, mid, avail, now, exp, owner, token)  # fmt: skip
+        byid[mid] = ("l", new)
+        heapq.heappush(qd.lheap, new)
+        prio = 0 if p4 == "1000" else 1000 - int(p4)
+        if flags != "-":  # a key or notes: the general finish
+            return self._leased(qd, new, prio, attempts, int(ma) if ma else None, flags, mid,
+                                int(avail_h, 16), now, exp, owner, token)  # fmt: skip
+        # A keyless message without notes: check the record, make the lease.
+        try:
+            rmid, created, payload = F.decode_keyless(qd.read_msg(new, qd.lfd))
+            if rmid != mid:  # a reused file whose new content never reached the disk
+                raise F.CorruptRecord(f"stale content of message {rmid}")
+            if self._bytes_pass and payload[:1] == b"b":
+                value: Any = payload[1:]  # (what the default codec's unpack does)
+            else:
+                value = self.codec.unpack(payload)
+        except F.CorruptRecord as exc:
+            self._quarantine(qd, new, now, f"corrupt: {exc.args[0]}")
+            return None
+        except Exception as exc:  # the serializer cannot read it: never retry it forever
+            self._quarantine(qd, new, now, f"undecodable: {type(exc).__name__}: {exc}")
+            return None
+        qd.held[token] = new
+        qd.plain[new] = exp
+        # Only redeliveries are news (DESIGN §11): the first claim records nothing.
+        msg = _new(Message, (
+            mid, mid, value, prio, _LEASED, attempts, created, dec_hex(avail_h), exp,
+            owner, None, (Event(now, "claimed", owner),) if attempts > 1 else (),
+            int(ma) if ma else None,
+        ))  # fmt: skip
+        return _new(Lease, (mid, value, token, attempts, exp, msg))
 
     def _claim_expired(
         self, qd: QDir, name: str, now: float, now_k: int, exp: float, owner: Any, oenc: str
@@ -246,7 +306,8 @@ class Claims(StoreBase):
             if e is None or e.state is not _READY or e.avail > now_k:
                 return None
             if e.kind == "r":
-                lease = self._claim_ready(qd, e.name, now, now_k, exp, owner, oenc)
+                eh, nh = hex_pair(exp, now)
+                lease = self._claim_ready(qd, e.name, now, nh, exp, eh, owner, oenc)
             else:
                 lease = self._claim_expired(qd, e.name, now, now_k, exp, owner, oenc)
         if lease is not None and self.notifier.waiting:

@@ -58,29 +58,37 @@ class Leases(StoreBase):
         then the message removed; a crash in between leaves the message live with
         its outcome recorded (a worker then sees the outcome and acks at once)."""
         assert now is not None
-        qd = self._qd(queue)
-        now_k = _enc(now)
+        qd = self._qds.get(queue) or self._qd(queue)
         if outcome is not None:
             self._ack_outcome(qd, queue, lease, now, outcome)
             return
-        if lease.key == lease.message.id:  # keyless: one unlink, no cross-process lock
-            with qd.lock:
-                name = qd.held.get(lease.token)
-                if name is not None and now_k < int(name[:16], 16):
-                    try:
-                        qd.discard(name)
-                    except FileNotFoundError:
-                        self._lost(qd, lease, now_k)
-                    del qd.held[lease.token]
-                    qd.forget(name, True, lease.message.id)
-                    if "n" in name.split(".", 4)[3]:
-                        N.drop_notes(qd, lease.message.id)
-                    name = ""
+        mid = lease.message.id
+        if lease.key == mid:  # keyless: one rename, no cross-process lock
+            held, lock = qd.held, qd.lock
+            lock.acquire()
+            try:
+                name = held.get(lease.token)
+                if name is not None:
+                    # A lease this process made on a message without notes has its
+                    # expiry at hand (``plain``); any other, in its name.
+                    exp = qd.plain.pop(name, None)
+                    if now < exp if exp is not None else _enc(now) < int(name[:16], 16):
+                        try:
+                            qd.acked(name, mid)
+                        except FileNotFoundError:
+                            self._lost(qd, lease, _enc(now))
+                        del held[lease.token]
+                        if exp is None and "n" in name.split(".", 4)[3]:
+                            N.drop_notes(qd, mid)
+                        name = ""
+            finally:
+                lock.release()
             if name == "":
                 if self.notifier.waiting:
                     qd.mark_own()
                     self.notifier.space(queue)
                 return
+        now_k = _enc(now)
         with qd.lock, self._locked_if_keyed(qd, lease):
             follow_msg = self._remove_held(qd, lease, now, now_k, None)
         self._after_ack(queue, qd, follow_msg, now)

@@ -11,31 +11,39 @@ Layout of ``<root>/<queue>/``::
     trash/                    acked message files, unlinked in batches when idle
     work/                     rewrites in progress (crash-recovered under the lock)
     log                       append-only: names that appeared in ready/
+    tick                      16 bytes, mmap()ed: changed after every append to log
     lock                      flock()ed for keyed and multi-step operations
 
 The cache (heaps of names) is this process's view of ready/ and leased/. New
-ready names (puts, releases, requeues) are learnt by tailing ``log`` (one
-``fstat`` per claim; a short read when another process wrote) instead of
-listing the directory, so a claim costs the same with 100 or 100,000 waiting
-messages. Claims are not logged (that would cost a write each): other
-processes' leases are learnt by listing leased/ (small: the messages in
-flight) when a claim finds nothing and leased/ changed, and every
-``LEASE_SCAN`` seconds anyway (one ``stat``; a listing if it changed).
-Entries other processes removed are found lazily: the claim's ``rename`` fails
-with ``FileNotFoundError`` and the entry is dropped. The log is rotated by
-unlinking it; whoever sees the old one unlinked lists the directories once,
-which also catches anything a crashed writer renamed into place but never
-logged. A full listing also happens when a claim finds nothing and the last
-one is older than ``RELIST_IDLE`` seconds, and every ``RELIST_ANYWAY`` s.
+ready names (puts, releases, requeues) are learnt by tailing ``log`` instead
+of listing the directory, so a claim costs the same with 100 or 100,000
+waiting messages: every writer, after its append, sets ``tick`` (shared
+memory) to a value never set before (its writer id and count); a claim
+compares it with the value it last saw, a memory read, and reads the log
+only when it changed. A writer killed between its append and its tick is
+read within ``LEASE_SCAN`` (the log's size is checked then too). Claims are
+not logged (that would cost a write each): other processes' leases are learnt
+by listing leased/ (small: the messages in flight) when a claim finds nothing
+and leased/ changed, and every ``LEASE_SCAN`` seconds anyway (one ``stat``; a
+listing if it changed). Entries other processes removed are found lazily: the
+claim's ``rename`` fails with ``FileNotFoundError`` and the entry is dropped.
+The log is rotated by unlinking it and appending "WID rotated" to the old one;
+whoever reads that line (or sees the old log unlinked: writers at once,
+readers within ``LEASE_SCAN``) opens the new log and lists the directories
+once, which also catches anything a crashed writer renamed into place but
+never logged. A full listing also happens when a claim finds nothing and the last one is
+older than ``RELIST_IDLE`` seconds, and every ``RELIST_ANYWAY`` s.
 """
 
 from __future__ import annotations
 
 import fcntl
 import heapq
+import mmap
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
@@ -53,7 +61,16 @@ LEASE_SCAN = 1.0  # other processes' leases are looked for at least this often (
 TRASH_MAX = 8192
 TRASH_KEEP = 1024
 TRASH_SWEEP = 512
+_NOATIME = getattr(os, "O_NOATIME", 0)  # (Linux only)
+_lseek, _SEEK_END, _monotonic = os.lseek, os.SEEK_END, time.monotonic
 SUBDIRS = ("ready", "leased", "dead", "tmp", "keys", "notes", "follow", "work", "results", "trash")
+
+
+def due_mark(now_h: str) -> str:
+    """What a heap entry (16 hex digits of a time, then a name) is less than when its
+    time is ``<= now`` (``now_h``: the 16 hex digits of ``enc_t(now)``): names begin
+    with hex digits or a priority's, and every one of them sorts before ``g``."""
+    return now_h + "g"
 
 
 class QDir:
@@ -93,6 +110,11 @@ class QDir:
                 self.keys, self.notes, self.follow, self.work, self.results, self.trash,
             )
         }  # fmt: skip
+        # The hot path's directories, without a dict lookup.
+        self.rfd = self._dirfds[self.ready]
+        self.lfd = self._dirfds[self.leased]
+        self.xfd = self._dirfds[self.trash]
+        self.rdflags = os.O_RDONLY | _NOATIME  # reading message files (``read_msg``)
         self.recycle: list[str] = []  # names in trash/ this process may reuse
         self.trash_n = 0  # about how many files trash/ holds
         self.last_trash = 0.0
@@ -101,18 +123,42 @@ class QDir:
         self.appends = 0
         # The cached view (built by the first claim: a pure producer keeps none).
         self.tracking = False
-        self.rheap: list[tuple[str, str, str]] = []  # (sort key, "r"|"l", name): claimable
-        self.dheap: list[tuple[int, str]] = []  # (available, ready name): not yet due
-        self.lheap: list[tuple[int, str]] = []  # (expiry, leased name)
+        #: Claimable, in delivery order: ready names (their first ``SORTKEY`` characters
+        #: are the order) and expired leases as ``sort key + "|" + leased name``
+        #: (strings, not tuples: a pop compares strings only). Entries that come in
+        #: order (a FIFO's puts) are appended to ``rline``, others pushed on ``rheap``;
+        #: the next one is the lesser of their heads (``Claims.claim``).
+        self.rline: deque[str] = deque()
+        self.rheap: list[str] = []
+        #: Not yet due: ``hex(available) + ready name``. Leases: the leased names (they
+        #: begin with the expiry). Strings sort like the times: a claim compares its
+        #: own time's 16 hex digits with their tops (``due_mark``).
+        self.dheap: list[str] = []
+        self.lheap: list[str] = []
         self.known: set[str] = set()  # ready names in the heaps that may still exist
         self.lknown: set[str] = set()  # leased names likewise
         self.byid: dict[str, tuple[str, str]] = {}  # id -> ("r"|"l", name), lazily checked
         self.held: dict[str, str] = {}  # token -> leased name, for leases made here
+        #: Leased name -> its expiry (as a float), for this process's leases of keyless
+        #: messages without notes: their ack needs no parsing (``Leases.ack``).
+        self.plain: dict[str, float] = {}
         self.last_relist = 0.0
         self.last_leased = 0.0
         self.leased_mtime = 0
         self.seen = (0, 0)  # ready/ and leased/ mtimes after this process's last change
         self.seen_log = 0
+        # The change tick: 16 bytes every log writer sets to a value of its own
+        # after each append (its writer id, a count), so a claim sees that the log
+        # grew by reading shared memory instead of asking the kernel (``sync``).
+        fd = os.open(os.path.join(base, "tick"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size < 16:
+                os.ftruncate(fd, 16)
+            self.tickmap = mmap.mmap(fd, 16)
+        finally:
+            os.close(fd)
+        self.ticks = 0
+        self.seen_tick = b""
         self._open_log()
         self._clean_tmp()
 
@@ -174,6 +220,28 @@ class QDir:
         if self.durable:
             self.fsync_dir(self.leased)
 
+    def acked(self, name: str, mid: str) -> None:
+        """``discard(name)`` then ``forget(name, True, mid)``, in one step (the keyless
+        ack's hot path)."""
+        if self.trash_n < TRASH_MAX:
+            os.rename(name, name, src_dir_fd=self.lfd, dst_dir_fd=self.xfd)
+            self.trash_n += 1
+            self.recycle.append(name)
+        else:
+            os.unlink(name, dir_fd=self.lfd)
+        if self.durable:
+            self.fsync_dir(self.leased)
+        known = self.lknown
+        if name in known:
+            known.discard(name)
+            byid = self.byid
+            hit = byid.get(mid)
+            if hit is not None and hit[1] == name:
+                del byid[mid]
+            if len(self.lheap) > 4 * len(known) + 1024:
+                self.lheap = [e for e in self.lheap if e in known]
+                heapq.heapify(self.lheap)
+
     def _reuse(self, tmp: str, tmpfd: int) -> int:
         """A trash file renamed to ``tmp/tmp`` and opened for writing, or -1."""
         trashfd = self._dirfds[self.trash]
@@ -232,7 +300,30 @@ class QDir:
 
     def read_at(self, dirpath: str, name: str) -> bytes:
         """Read a whole message file of one of the queue's directories."""
-        return self.read(name, self._dirfds[dirpath])
+        return self.read_msg(name, self._dirfds[dirpath])
+
+    def read_msg(self, name: str, dir_fd: int) -> bytes:
+        """Read a whole message file, leaving its access time alone (``O_NOATIME``:
+        a file read for the first time since it was written would otherwise have
+        its inode written again, ~2 us on ext4). Whoever does not own the files
+        is refused the flag (EPERM): then this process reads without it."""
+        try:
+            fd = os.open(name, self.rdflags, dir_fd=dir_fd)
+        except PermissionError:
+            if self.rdflags == os.O_RDONLY:
+                raise
+            self.rdflags = os.O_RDONLY
+            return self.read_msg(name, dir_fd)
+        try:
+            data = os.read(fd, 65536)
+            if len(data) == 65536:  # a large record: read the rest
+                chunks = [data]
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            return data
+        finally:
+            os.close(fd)
 
     @staticmethod
     def read(path: str, dir_fd: int | None = None) -> bytes:
@@ -319,6 +410,7 @@ class QDir:
 
     # -- the change log ------------------------------------------------------------
     def _open_log(self) -> None:
+        self.seen_tick = self.tickmap[:16]  # (before the size: a later append ticks)
         if self.logfd >= 0:
             os.close(self.logfd)
         self.logfd = os.open(self.logpath, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -328,17 +420,39 @@ class QDir:
         """Announce a name that appeared in ready/ ("WID r NAME\\n", one write)."""
         data = line.encode()
         os.write(self.logfd, data)
+        tick = self._tick()
         st = os.fstat(self.logfd)
         if st.st_nlink == 0:  # it was rotated: say it again in the new log
+            self._say_rotated()  # (in case the rotating process died before it did)
             self._reopen()
             os.write(self.logfd, data)
+            tick = self._tick()
             st = os.fstat(self.logfd)
         if st.st_size == self.log_off + len(data):
-            self.log_off = st.st_size  # nobody else wrote meanwhile: nothing to read back
+            # Nobody else wrote meanwhile: nothing to read back. (Another writer's
+            # append after the fstat ticks after ours: the tick still changes.)
+            self.log_off = st.st_size
+            self.seen_tick = tick
         self.appends += 1
         if self.appends & 255 == 0 and st.st_size > LOG_LIMIT:
             with suppress(FileNotFoundError):
                 os.unlink(self.logpath)
+            self._say_rotated()
+            self._reopen()
+
+    def _say_rotated(self) -> None:
+        """End the old (unlinked) log with "WID rotated": its readers, who only read
+        it on (``sync``), learn from this line that a new log took its place."""
+        os.write(self.logfd, f"{self.wid} rotated\n".encode())
+        self._tick()
+
+    def _tick(self) -> bytes:
+        """After an append to the log: set the change tick to a value never set before
+        (this writer's id and count), so whoever last read another value looks."""
+        self.ticks += 1
+        tick = self.wid.encode() + self.ticks.to_bytes(8, "big")
+        self.tickmap[:16] = tick
+        return tick
 
     def _reopen(self) -> None:
         self._open_log()
@@ -347,21 +461,31 @@ class QDir:
 
     def sync(self) -> None:
         """Bring the cached view up to date with other processes' puts and releases:
-        one ``fstat`` of the log; a short read when it grew."""
+        when the change tick moved, a short read of the log's new lines. A rotated
+        log says so at its end (``log``); once a second the log's size and link
+        count are checked too (a writer killed before its tick, a rotating process
+        killed before it said so)."""
         if not self.tracking:
             self.tracking = True
             self.relist()
             return
-        st = os.fstat(self.logfd)
-        if st.st_nlink == 0:  # rotated: follow the new log, list once
-            self._reopen()
-            return
-        if st.st_size > self.log_off:
-            self._read_log(st.st_size)
-        mono = time.monotonic()
+        tick = self.tickmap[:16]
+        if tick != self.seen_tick:  # someone appended since we last read the log
+            self.seen_tick = tick  # (before the read: an append after it ticks again)
+            size = _lseek(self.logfd, 0, _SEEK_END)
+            if size > self.log_off:
+                self._read_log(size)
+        mono = _monotonic()
         if mono - self.last_relist > RELIST_ANYWAY:
             self.relist()
         elif mono - self.last_leased > LEASE_SCAN:
+            if os.fstat(self.logfd).st_nlink == 0:
+                self._reopen()
+                return
+            # A writer killed between its append and its tick: its line is read now.
+            size = _lseek(self.logfd, 0, _SEEK_END)
+            if size > self.log_off:
+                self._read_log(size)
             self.refresh_leased()  # other processes' leases, even while busy
 
     def _read_log(self, size: int) -> None:
@@ -369,13 +493,18 @@ class QDir:
         end = data.rfind(b"\n") + 1  # a line is whole once its newline is there
         self.log_off += end
         prefix = self.wid + " r "
+        rotated = False
         for line in data[:end].decode(errors="replace").splitlines():
             if line.startswith(prefix):
                 continue  # our own change: the cache already has it
             parts = line.split(" ")
             if len(parts) == 3 and parts[1] == "r":
                 self.add_ready(parts[2], None)
+            elif len(parts) == 2 and parts[1] == "rotated":
+                rotated = True
             # anything else is a torn line (a writer died mid-write): a relist covers it
+        if rotated:  # follow the new log, list once
+            self._reopen()
 
     def relist(self) -> None:
         """Rebuild the cached view from the directories. The log position is taken
@@ -387,9 +516,10 @@ class QDir:
         if os.fstat(self.logfd).st_nlink == 0:
             self._open_log()
         else:
+            self.seen_tick = self.tickmap[:16]
             self.log_off = os.fstat(self.logfd).st_size
         self.last_relist = time.monotonic()
-        self.rheap, self.dheap = [], []
+        self.rline, self.rheap, self.dheap = deque(), [], []
         self.known = set()
         self.byid = {}
         for name in os.listdir(self.ready):
@@ -409,6 +539,7 @@ class QDir:
         for name in os.listdir(self.leased):
             self.add_leased(name)
         self.held = {t: n for t, n in self.held.items() if n in self.lknown}
+        self.plain = {n: x for n, x in self.plain.items() if n in self.lknown}
 
     def idle(self) -> bool:
         """A claim found nothing: look again, cheaply. Other processes' leases (which
@@ -419,7 +550,7 @@ class QDir:
             self.relist()
         elif not self.refresh_leased():
             return False
-        return bool(self.rheap or self.dheap or self.lheap)
+        return bool(self.rline or self.rheap or self.dheap or self.lheap)
 
     def pending_publishes(self) -> None:
         """Finish publishes a crashed process left half applied (``_journal``): taking
@@ -453,25 +584,27 @@ class QDir:
         self.known.add(name)
         self.byid[mid] = ("r", name)
         if now is not None and avail <= now:
-            heapq.heappush(self.rheap, (name[: F.SORTKEY], "r", name))
+            self.push_claimable(name)
         else:
-            heapq.heappush(self.dheap, (avail, name))
+            heapq.heappush(self.dheap, f"{avail:016x}{name}")
 
     def add_leased(self, name: str, mid: str | None = None) -> None:
         if name in self.lknown:
             return
         try:
-            exp = int(name[:16], 16)
+            int(name[:32], 16)  # expiry and sequence
             mid = mid or F.name_id(name)
         except (ValueError, IndexError):
             return
         self.lknown.add(name)
         self.byid[mid] = ("l", name)
-        heapq.heappush(self.lheap, (exp, name))
+        heapq.heappush(self.lheap, name)
 
     def forget(self, name: str, leased: bool, mid: str | None = None) -> None:
         """A name we removed (or found gone): its heap entry is skipped when popped."""
         known = self.lknown if leased else self.known
+        if leased:
+            self.plain.pop(name, None)
         if name in known:
             known.discard(name)
             mid = mid or F.name_id(name)
@@ -479,33 +612,44 @@ class QDir:
             if hit is not None and hit[1] == name:
                 del self.byid[mid]
             if leased and len(self.lheap) > 4 * len(known) + 1024:
-                self.lheap = [e for e in self.lheap if e[1] in known]
+                self.lheap = [e for e in self.lheap if e in known]
                 heapq.heapify(self.lheap)
 
-    def due(self, now: int) -> None:
-        """Move what became claimable at ``now`` into ``rheap``: due delayed messages,
-        and expired leases (at the head of their priority, joined at their expiry)."""
-        dheap, rheap, lheap = self.dheap, self.rheap, self.lheap
-        while dheap and dheap[0][0] <= now:
-            _avail, name = heapq.heappop(dheap)
+    def push_claimable(self, entry: str) -> None:
+        line = self.rline
+        if not line or entry > line[-1]:
+            line.append(entry)
+        else:
+            heapq.heappush(self.rheap, entry)
+
+    def due(self, mark: str) -> None:
+        """Move what became claimable at ``mark`` (``due_mark``) into ``rheap``: due
+        delayed messages, and expired leases (at the head of their priority, joined
+        at their expiry)."""
+        dheap, lheap = self.dheap, self.lheap
+        while dheap and dheap[0] < mark:
+            name = heapq.heappop(dheap)[16:]
             if name in self.known:
-                heapq.heappush(rheap, (name[: F.SORTKEY], "r", name))
-        while lheap and lheap[0][0] <= now:
-            exp, name = heapq.heappop(lheap)
+                self.push_claimable(name)
+        while lheap and lheap[0] < mark:
+            name = heapq.heappop(lheap)
             if name in self.lknown:
-                seq = int(name[16:32], 16)
+                exp, seq = int(name[:16], 16), int(name[16:32], 16)
                 prio = 1000 - int(name.split(".", 6)[5])
-                heapq.heappush(rheap, (F.head_sortkey(prio, exp, seq), "l", name))
+                self.push_claimable(f"{F.head_sortkey(prio, exp, seq)}|{name}")
 
     def next_due(self, now: int) -> int | None:
         """The earliest future availability or expiry this view knows of."""
-        self.due(now)
+        self.due(due_mark(f"{now:016x}"))
         best = None
-        for heap, known in ((self.dheap, self.known), (self.lheap, self.lknown)):
-            while heap and heap[0][1] not in known:
-                heapq.heappop(heap)
-            if heap and (best is None or heap[0][0] < best):
-                best = heap[0][0]
+        dheap, lheap = self.dheap, self.lheap
+        while dheap and dheap[0][16:] not in self.known:
+            heapq.heappop(dheap)
+        while lheap and lheap[0] not in self.lknown:
+            heapq.heappop(lheap)
+        for heap in (dheap, lheap):
+            if heap and (best is None or int(heap[0][:16], 16) < best):
+                best = int(heap[0][:16], 16)
         return best
 
     # -- change detection (the watcher thread; see Core._poll) ----------------------
@@ -538,6 +682,7 @@ class QDir:
         """In a forked child: own locks (an inherited flock description is shared)."""
         self.lock = threading.Lock()
         self.held = {}
+        self.plain = {}
         self._fdepth = 0
         os.close(self._lockfd)
         self._lockfd = os.open(os.path.join(self.base, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -549,4 +694,5 @@ class QDir:
         if self.logfd >= 0:
             os.close(self.logfd)
             self.logfd = -1
+        self.tickmap.close()
         os.close(self._lockfd)

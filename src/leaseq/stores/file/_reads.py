@@ -183,4 +183,5 @@ class Reads(StoreBase):
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self._qds = {}
             self._core.release()
