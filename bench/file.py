@@ -419,7 +419,9 @@ def run(args: argparse.Namespace) -> None:
             small_d = bench_pop(base, sizes, rounds, True, sizes.small)
             ratio("pop+ack vs raw at 1,000", 0.8, _v(small, st) / _v(small, raw))
             trash = _v(small, RawTrashC.name)
-            ratio("pop+ack vs raw (ack renames) at 1,000", 0.8, _v(small, st) / trash)
+            # Not one of the targets (its ceiling unlinks): the stricter
+            # ceiling of this store's own design, held to the same 0.8x.
+            ratio("extra: vs raw (ack renames) at 1,000", 0.8, _v(small, st) / trash)
             if FemtoQueue is not None:
                 fq = _v(small, FemtoC.name)
                 ratio("pop+ack vs femtoqueue at 1,000", 1.0, _v(small, st) / fq)
