@@ -73,6 +73,20 @@ def due_mark(now_h: str) -> str:
     return now_h + "g"
 
 
+def _read_and_close(fd: int) -> bytes:
+    """The whole content of an open file (one read for a usual record); closes ``fd``."""
+    try:
+        data = os.read(fd, 65536)
+        if len(data) == 65536:  # a large record: read the rest
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
+
+
 class QDir:
     """Paths, file descriptors and the cached view of one queue. Guarded by ``lock``."""
 
@@ -314,30 +328,11 @@ class QDir:
                 raise
             self.rdflags = os.O_RDONLY
             return self.read_msg(name, dir_fd)
-        try:
-            data = os.read(fd, 65536)
-            if len(data) == 65536:  # a large record: read the rest
-                chunks = [data]
-                while chunk := os.read(fd, 1 << 20):
-                    chunks.append(chunk)
-                data = b"".join(chunks)
-            return data
-        finally:
-            os.close(fd)
+        return _read_and_close(fd)
 
     @staticmethod
     def read(path: str, dir_fd: int | None = None) -> bytes:
-        fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
-        try:
-            data = os.read(fd, 65536)
-            if len(data) == 65536:  # a large record: read the rest
-                chunks = [data]
-                while chunk := os.read(fd, 1 << 20):
-                    chunks.append(chunk)
-                data = b"".join(chunks)
-            return data
-        finally:
-            os.close(fd)
+        return _read_and_close(os.open(path, os.O_RDONLY, dir_fd=dir_fd))
 
     @contextmanager
     def flocked(self) -> Iterator[None]:
