@@ -143,11 +143,8 @@ class Claims(StoreBase):
                 value: Any = payload[1:]  # (what the default codec's unpack does)
             else:
                 value = self.codec.unpack(payload)
-        except F.CorruptRecord as exc:
-            self._quarantine(qd, new, now, f"corrupt: {exc.args[0]}")
-            return None
-        except Exception as exc:  # the serializer cannot read it: never retry it forever
-            self._quarantine(qd, new, now, f"undecodable: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # never retried forever: it goes to the dead letters
+            self._quarantine(qd, new, now, _unreadable(exc))
             return None
         qd.held[token] = new
         qd.plain[new] = exp
@@ -237,11 +234,8 @@ class Claims(StoreBase):
             if rec.mid != mid:  # a reused file whose new content never reached the disk
                 raise F.CorruptRecord(f"stale content of message {rec.mid}")
             value = self.codec.unpack(rec.payload)
-        except F.CorruptRecord as exc:
-            self._quarantine(qd, new, now, f"corrupt: {exc.args[0]}")
-            return None
-        except Exception as exc:  # the serializer cannot read it: never retry it forever
-            self._quarantine(qd, new, now, f"undecodable: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # never retried forever: it goes to the dead letters
+            self._quarantine(qd, new, now, _unreadable(exc))
             return None
         qd.held[token] = new
         # Only redeliveries are news (DESIGN §11): the first claim records nothing.
@@ -259,6 +253,7 @@ class Claims(StoreBase):
         return _new(Lease, (rec.key, value, token, attempts, exp, msg))
 
     def _quarantine(self, qd: QDir, name: str, now: float, reason: str) -> None:
+        """Dead-letter a leased file whose record cannot be read, with ``reason``."""
         e = entry_of("l", name, _enc(now))
         if e is not None:
             self._kill(qd, e, now, reason, reason)
@@ -314,3 +309,11 @@ class Claims(StoreBase):
             qd.mark_own()
             self.notifier.scheduled(queue, lease.expires_at, key)
         return lease
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a record was quarantined: torn or stale (``corrupt``), or the serializer
+    could not read its value (``undecodable``)."""
+    if isinstance(exc, F.CorruptRecord):
+        return f"corrupt: {exc.args[0]}"
+    return f"undecodable: {type(exc).__name__}: {exc}"

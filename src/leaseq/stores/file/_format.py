@@ -50,6 +50,26 @@ MAXS = 16**16 - 1
 SORTKEY = 37  # 4 (priority) + 1 (head/line) + 16 (time) + 16 (sequence)
 MAGIC = b"LQF1"
 _HDR = struct.Struct(">4sII")  # magic, crc32 of the rest, header length
+_SEAL = struct.Struct(">4sI")  # magic, crc32 of the rest: journals and outcome files
+
+
+def seal(magic: bytes, body: bytes) -> bytes:
+    """``body`` behind a 4-byte ``magic`` and its CRC32, so a torn or foreign file
+    is told apart (``unseal``)."""
+    return _SEAL.pack(magic, zlib.crc32(body)) + body
+
+
+def unseal(magic: bytes, data: bytes) -> bytes | None:
+    """The body ``seal(magic, body)`` wrote, or None when ``data`` is torn or foreign."""
+    if len(data) < _SEAL.size:
+        return None
+    got, crc = _SEAL.unpack_from(data)
+    body = data[_SEAL.size :]
+    if got != magic or zlib.crc32(body) != crc:
+        return None
+    return body
+
+
 _F64 = struct.Struct(">d")
 _U64 = struct.Struct(">Q")
 _SIGN = 1 << 63

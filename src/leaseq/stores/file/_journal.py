@@ -38,9 +38,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import struct
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +59,6 @@ from leaseq.stores.file._qdir import QDir
 __all__ = ["Batches"]
 
 _MAGIC = b"LQJ1"
-_HDR = struct.Struct(">4sI")
 _A = rules.PutAction
 
 
@@ -226,7 +223,7 @@ class Batches(Puts):
         tmp, path = f"{jdir}.{jid}", jdir + jid
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            os.write(fd, _HDR.pack(_MAGIC, zlib.crc32(body)) + body)
+            os.write(fd, F.seal(_MAGIC, body))
             if self._core.durable:
                 os.fsync(fd)
         finally:
@@ -367,11 +364,8 @@ def _new_step(q: str, req: PutRequest, payload: bytes, now: float, replace: str 
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
-    if len(data) < _HDR.size:
-        return None
-    magic, crc = _HDR.unpack_from(data)
-    body = data[_HDR.size :]
-    if magic != _MAGIC or zlib.crc32(body) != crc:
+    body = F.unseal(_MAGIC, data)
+    if body is None:
         return None
     j: dict[str, Any] = json.loads(body)
     return j

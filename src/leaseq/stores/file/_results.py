@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-import struct
-import zlib
 from typing import Any
 
 from leaseq._core.model import Outcome
+from leaseq.stores.file import _format as F
 from leaseq.stores.file._notes import key_file
 from leaseq.stores.file._qdir import QDir
 
 __all__ = ["encode", "prune", "read", "write"]
 
 _MAGIC = b"LQO1"
-_HDR = struct.Struct(">4sI")
 
 
 def encode(outcome: Outcome, payload: bytes, mid: str) -> bytes:
@@ -42,16 +40,13 @@ def encode(outcome: Outcome, payload: bytes, mid: str) -> bytes:
         }
     ).encode()
     body = head + b"\n" + payload
-    return _HDR.pack(_MAGIC, zlib.crc32(body)) + body
+    return F.seal(_MAGIC, body)
 
 
 def _parse(data: bytes) -> tuple[dict[str, Any], bytes] | None:
     """Header and payload of an outcome file; None when torn or foreign."""
-    if len(data) < _HDR.size:
-        return None
-    magic, crc = _HDR.unpack_from(data)
-    body = data[_HDR.size :]
-    if magic != _MAGIC or zlib.crc32(body) != crc:
+    body = F.unseal(_MAGIC, data)
+    if body is None:
         return None
     head, _sep, payload = body.partition(b"\n")
     try:
