@@ -6,7 +6,9 @@ conformance suite proves they agree.
 
 Structures (per queue):
 
-* ``by_key`` / ``by_id``: live messages by key, every message (dead too) by id;
+* ``by_key``: live messages by key (a keyless message's key is its id);
+  ``by_id``: the live messages whose key is not their id; ``dead``: dead
+  messages by id. So a keyless put+ack touches one dict, not two;
 * one ``_Level`` per priority with two ``OrderedDict`` s: the *head* (a stack:
   released-to-front and expired messages) and the *line* (FIFO). Put,
   claim, take(key), ack, release, extend and dead-letter are O(1); finding the
@@ -177,6 +179,20 @@ class _Queue:
         self.dead: OrderedDict[str, _Rec] = OrderedDict()  # in order of death
         self.seq = 0
 
+    def find(self, mid: str) -> _Rec | None:
+        """The message with this id, live or dead (None: acked, pruned or never)."""
+        rec = self.by_key.get(mid)
+        if rec is not None and rec[_ID] == mid:
+            return rec
+        return self.by_id.get(mid) or self.dead.get(mid)
+
+    def forget(self, rec: _Rec) -> None:
+        """Drop a live message from the key and id maps."""
+        key = rec[_KEY]
+        del self.by_key[key]
+        if key is not rec[_ID]:
+            del self.by_id[rec[_ID]]
+
 
 class MemoryStore:
     """The in-memory store. Thread-safe (one lock); every primitive is O(1) amortized."""
@@ -321,7 +337,7 @@ class MemoryStore:
             rec[_LAST_ERROR] = reason
         _event(rec, now, "dead", reason)
         follow, rec[_FOLLOW] = rec[_FOLLOW], None
-        del q.by_key[rec[_KEY]]
+        q.forget(rec)
         q.dead[rec[_ID]] = rec
         if follow is None:
             return None, None
@@ -369,7 +385,7 @@ class MemoryStore:
     def _held(self, q: _Queue, name: str, lease: Lease, now: float) -> _Rec:
         """Fencing: the record ``lease`` holds at ``now``, or LeaseLost."""
         mid = lease.message.id
-        rec = q.by_id.get(mid)
+        rec = q.find(mid)
         if (
             rec is not None
             and rec[_TOKEN] == lease.token
@@ -424,7 +440,8 @@ class MemoryStore:
                     (), max_attempts, 0.0, None, None, False, 0, line, None,
                 ]  # fmt: skip
                 q.by_key[key] = rec
-                q.by_id[mid] = rec
+                if key is not mid:  # a keyless message is found by id in by_key
+                    q.by_id[mid] = rec
                 line[key] = rec  # the back of its line: _enqueue inlined
                 q.ready += 1
                 # The snapshot from what we know: cheaper than reading the record back.
@@ -579,7 +596,8 @@ class MemoryStore:
         )
         rec = _new_rec(mid, key, req, now, avail)
         q.by_key[key] = rec
-        q.by_id[mid] = rec
+        if key is not mid:
+            q.by_id[mid] = rec
         if avail <= now:
             self._enqueue(q, rec, False)
             return _snapshot(rec), key, None
@@ -594,8 +612,7 @@ class MemoryStore:
             q.leased -= 1
         rec[_GEN] += 1
         rec[_TOKEN] = None
-        del q.by_key[rec[_KEY]]
-        del q.by_id[rec[_ID]]
+        q.forget(rec)
 
     # -- claims --------------------------------------------------------------------
     def claim(
@@ -649,8 +666,7 @@ class MemoryStore:
             if rec is None:
                 return None
             rec[_GEN] += 1  # any timer entry left for it is stale now
-            del q.by_key[rec[_KEY]]
-            del q.by_id[rec[_ID]]  # (only a held message buffers a follow-up)
+            q.forget(rec)  # (only a held message buffers a follow-up)
         finally:
             self._release()
         if self.notifier.waiting:
@@ -706,7 +722,9 @@ class MemoryStore:
         try:
             q = self._queues.get(queue) or self._q(queue)
             woken = self._advance(q, now) if q.timers and q.timers[0][0] <= now else None
-            rec = q.by_id.get(lease.message.id)
+            # By key, not id: one dict serves keyless messages. The token tells this
+            # lease's record from a later message of the same key.
+            rec = q.by_key.get(lease.key)
             if (
                 rec is None
                 or rec[_TOKEN] != lease.token
@@ -724,8 +742,10 @@ class MemoryStore:
                 timers.pop()
             rec[_TOKEN] = None
             q.leased -= 1
-            del q.by_key[rec[_KEY]]
-            del q.by_id[rec[_ID]]
+            key = rec[_KEY]  # q.forget(rec) inlined: the hot path
+            del q.by_key[key]
+            if key is not rec[_ID]:
+                del q.by_id[rec[_ID]]
             follow = rec[_FOLLOW]
             if follow is not None:
                 req, fid = follow
@@ -886,6 +906,8 @@ class MemoryStore:
                 raise KeyExists(queue, rec[_KEY])
             del q.dead[message_id]
             q.by_key[rec[_KEY]] = rec
+            if rec[_KEY] is not rec[_ID]:
+                q.by_id[rec[_ID]] = rec
             rec[_STATE] = _READY
             rec[_DEAD_AT] = None
             rec[_GEN] += 1
@@ -921,7 +943,7 @@ class MemoryStore:
     def get_message(self, queue: str, message_id: str, *, now: float | None) -> Message | None:
         with self._lock:
             q = self._read(queue, now)
-            rec = None if q is None else q.by_id.get(message_id)
+            rec = None if q is None else q.find(message_id)
             return None if rec is None else _snapshot(rec)
 
     def peek_key(self, queue: str, key: str, *, now: float | None) -> Message | None:
@@ -1026,7 +1048,6 @@ class MemoryStore:
             doomed = [mid for mid, r in q.dead.items() if (r[_DEAD_AT] or 0.0) <= before]
             for mid in doomed:
                 del q.dead[mid]
-                del q.by_id[mid]
             return len(doomed)
 
     def next_due(self, queue: str, *, now: float | None, key: str | None = None) -> float | None:
