@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.common import Row, Table, interleave, print_table
-from bench.memory import floor_async_cycle
+from bench.memory import floor_async_cycle, print_load
 
 __all__ = ["run"]
 
@@ -174,6 +174,7 @@ def _huey_available() -> str | None:
 
 def run(args: argparse.Namespace) -> None:
     rounds = max(1, args.rounds)
+    print_load("start")
     n_sql = 1000 if args.quick else 5000
     n_mem = 2000 if args.quick else 20000
 
@@ -220,3 +221,4 @@ def run(args: argparse.Namespace) -> None:
         f"worker around it: {got['floor: put+get+ack only'] / got['asyncio pool c=1']:.2f}x "
         "the pool; a worker goal above it needs compiled code)"
     )
+    print_load("end")

@@ -7,6 +7,11 @@ pace (rate limit, circuit breaker), claim one message, run the handler under
 a heartbeat-extended lease, then settle it — ack (with the result in the
 ledger when idempotent), release with a backoff delay (a retry is a new claim
 and a new attempt, never a sleep inside a held lease), or dead-letter.
+
+Several unpaced slots share their claims (``_next``): one idle slot at a time
+claims for every slot that is idle now and hands the extra leases over, so one
+claim (a transaction, a round trip) serves many jobs. A single slot, a paced
+worker, or async slots on an inline store claim one message per job.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,6 +48,46 @@ _NAP = 0.1  # longest pause between rechecks of a paced or failing slot
 _PRUNE_EVERY = 300.0  # seconds between sweeps of expired outcomes (idempotent workers)
 
 
+# unasync: async-only begin
+class _Handover:
+    """What ``threading.Condition`` is to the thread ``Engine``, for slots that are
+    tasks of one event loop: the state it guards needs no lock there (``with`` is a
+    no-op), and ``wait`` is a future that ``notify`` resolves."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    async def wait(self, timeout: float) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            if not fut.done():
+                fut.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(fut)
+
+    def notify(self, n: int = 1) -> None:
+        waiters = self._waiters
+        while n > 0 and waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                n -= 1
+
+
+# unasync: async-only end
 class AsyncEngine:
     """Runs ``Config.concurrency`` slots over one queue until ``stop`` is set."""
 
@@ -58,12 +104,30 @@ class AsyncEngine:
         self._pace_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._keyless_warned = False
+        # Shared claims (``_next``). Pacing decides each start on its own, and one slot
+        # has no one to share with: those claim one message per job.
+        self._share = cfg.concurrency > 1 and cfg.limiter is None and cfg.breaker is None
+        # Leases claimed for idle slots, not yet taken; how many slots wait for one;
+        # whether a slot is claiming now. Guarded by _work.
+        self._buffer: deque[Held] = deque()
+        self._idle = 0
+        self._claiming = False
+        # unasync: async-only begin
+        self._work = _Handover()
+        # Tasks of one loop claiming from an inline store never suspend, so no slot is
+        # ever waiting when another claims: sharing would only add its bookkeeping.
+        self._share = self._share and not queue.store.inline
+        # unasync: async-only end
+        # unasync: sync-only begin
+        # self._work = threading.Condition()
+        # unasync: sync-only end
 
     # -- the slot loop -------------------------------------------------------------
     async def _slot(self) -> None:
         cfg = self._cfg
         q = self._q
         paced = cfg.limiter is not None or cfg.breaker is not None
+        share = self._share
         row = self._stats.row()
         # The queue's own lease_timeout needs no re-validation on every claim.
         lt = None if cfg.lease_timeout == q.lease_timeout else cfg.lease_timeout
@@ -72,7 +136,16 @@ class AsyncEngine:
             if paced and not await self._gate():
                 continue
             try:
-                lease = await q.get(timeout=cfg.poll_interval, lease_timeout=lt, owner=cfg.owner)
+                if share:
+                    held = await self._next(lt)
+                    if held is None:
+                        continue
+                else:
+                    lease = await q.get(
+                        timeout=cfg.poll_interval, lease_timeout=lt, owner=cfg.owner
+                    )
+                    held = Held(lease)
+                    self._held[lease.token] = held
             except Empty:
                 if cfg.breaker is not None:
                     with self._pace_lock:
@@ -86,7 +159,95 @@ class AsyncEngine:
                 log.warning("queue %r: claim failed (%s); retrying", q.name, exc)
                 await self._sleep(_NAP * 10)
                 continue
-            await self._process(lease, row)
+            await self._process(held, row)
+        if share:
+            await self._return_buffer()
+
+    async def _next(self, lt: float | None) -> Held | None:
+        """This idle slot's next lease (registered in ``_held``), or None: nothing
+        came within ``poll_interval``, or ``stop`` is set.
+
+        A lease claimed for another slot is taken from ``_buffer``. Else one slot
+        at a time claims, for itself and every slot waiting now (so no lease waits
+        behind a running handler), keeps the first and hands the rest over. Every
+        claimed lease is in ``_held`` from the claim on: the heartbeat extends it
+        and shutdown releases it even before a slot takes it.
+        """
+        stop = self._stop
+        buffer = self._buffer
+        work = self._work
+        with work:
+            while True:
+                if stop.is_set():
+                    return None
+                if buffer:
+                    held = buffer.popleft()
+                    if not held.lost:
+                        return held
+                    # Lost before it started (the heartbeat could not extend it, or
+                    # shutdown released it): never run it.
+                    held.finished = True
+                    self._held.pop(held.lease.token, None)
+                    continue
+                if not self._claiming:
+                    break
+                self._idle += 1
+                try:
+                    await work.wait(_NAP)  # a hand-over, a finished claim, or a recheck
+                finally:
+                    self._idle -= 1
+            self._claiming = True
+            n = self._idle + 1
+        cfg = self._cfg
+        leases: list[Lease] = []
+        try:
+            if n == 1:  # alone: the plain claim (and its fast paths)
+                leases = [
+                    await self._q.get(timeout=cfg.poll_interval, lease_timeout=lt, owner=cfg.owner)
+                ]
+            else:
+                leases = await self._q.get_many(
+                    n, timeout=cfg.poll_interval, lease_timeout=lt, owner=cfg.owner
+                )
+        except Empty:
+            pass
+        finally:
+            with work:
+                self._claiming = False
+                mine: Held | None = None
+                for lease in leases:
+                    held = Held(lease)
+                    self._held[lease.token] = held
+                    if mine is None:
+                        mine = held
+                    else:
+                        buffer.append(held)
+                if self._idle:
+                    # One slot per handed-over lease, and one more to claim next for
+                    # the slots still idle (or that came while this claim ran).
+                    work.notify(len(leases) or 1)
+        if len(leases) > 1 and stop.is_set():
+            await self._return_buffer()  # the slots that would take them are leaving
+        return mine
+
+    async def _return_buffer(self) -> None:
+        """``stop`` is set: release, at the head of their queue, the leases claimed for
+        slots that will not take them, so none waits for its lease to expire."""
+        with self._work:
+            unused = list(self._buffer)
+            self._buffer.clear()
+        for held in unused:
+            self._held.pop(held.lease.token, None)
+            if held.lost:
+                continue  # the heartbeat could not keep it: it is not ours to release
+            held.lost = held.finished = True  # no slot, heartbeat or hand-back touches it
+            with contextlib.suppress(LeaseLost, StoreError, Closed):
+                await self._q.release(held.lease, front=True, error="worker shut down")
+                log.info(
+                    "queue %r: handed back unstarted key %r at shutdown",
+                    self._q.name,
+                    held.lease.key,
+                )
 
     async def _gate(self) -> bool:
         """True when a claim may go ahead now; else pause a little and return False."""
@@ -101,10 +262,10 @@ class AsyncEngine:
         await self._sleep(min(wait, _NAP))
         return False
 
-    async def _process(self, lease: Lease, row: list[int]) -> None:
+    async def _process(self, held: Held, row: list[int]) -> None:
+        """Run and settle one lease; the caller registered ``held`` in ``_held``."""
         cfg = self._cfg
-        held = Held(lease)
-        self._held[lease.token] = held
+        lease = held.lease
         try:
             limit = self._attempt_limit(lease)
             if limit is not None and lease.attempt > limit and cfg.on_failure == _DEAD:
@@ -259,6 +420,7 @@ class AsyncEngine:
 
     async def _hand_back(self) -> None:
         """At shutdown: release what handlers still hold, so nothing waits for expiry."""
+        await self._return_buffer()
         for held in list(self._held.values()):
             if held.finished or held.lost:
                 continue
