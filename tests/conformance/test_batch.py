@@ -139,3 +139,18 @@ def test_get_many_needs_a_positive_count(make_queue, n):
     q = make_queue()
     with pytest.raises(ValueError):
         q.get_many(n)
+
+
+def test_get_many_leases_that_expire_together_return_in_one_agreed_order(make_queue, clock):
+    # Each lease of one get_many has its own operation number: when they expire
+    # at the same moment, every store puts them back in the same order. The head
+    # is a stack (DESIGN §2), so the last claimed comes back first.
+    q = make_queue()
+    q.put_many(["a", "b", "c", "d"])
+    leases = q.get_many(3, lease_timeout=5)
+    assert len({lease.token for lease in leases}) == 3
+    clock.advance(6)
+    assert drain(q) == ["c", "b", "a", "d"]
+    for lease in leases:
+        with pytest.raises(leaseq.LeaseLost):
+            q.ack(lease)

@@ -139,6 +139,11 @@ class Database:
         # ``PRAGMA data_version`` changes exactly when *another* connection
         # committed: how the change watcher tells foreign commits from ours.
         self._wlock = threading.Lock()
+        # Group commit (``execute_shared``): statements waiting for the writer, and
+        # whether a thread is committing a group now.
+        self._group = threading.Condition(threading.Lock())
+        self._pending: list[list[Any]] = []
+        self._leading = False
         self._wconn: sqlite3.Connection | None = None
         self._seen_version = -1
         self._commits = 0  # since the last checkpoint request
@@ -265,6 +270,9 @@ class Database:
         self._conns = weakref.WeakSet()
         self._wconn = None
         self._wlock = threading.Lock()  # it may have been held by a thread that is not here
+        self._group = threading.Condition(threading.Lock())
+        self._pending = []
+        self._leading = False
         self._seen_version = -1
         self._pid = os.getpid()
 
@@ -338,19 +346,77 @@ class Database:
         statement; errors and "locked" go through ``write_one`` (retry, mapping)."""
         if self._mem_lock is None and self._pid == os.getpid() and not self.closed:
             with self._wlock:
-                conn = self._wconn or self._writer()
-                try:
-                    cur = conn.execute(sql, params)
-                    rows = cur.fetchall()
-                except sqlite3.Error:
-                    pass  # no effect (autocommit): redone below with retries and mapping
-                else:
-                    self._commits += 1
-                    if self._commits >= CHECKPOINT_EVERY:
-                        self._commits = 0
-                        self._checkpointer.request()
-                    return rows, cur.rowcount
+                done = self._execute_locked(sql, params)
+            if done is not None:
+                return done
         return self.write_one(_execute_all, sql, params)
+
+    def _execute_locked(self, sql: str, params: tuple[Any, ...]) -> tuple[list[Any], int] | None:
+        """One autocommit statement on the writer (``_wlock`` held); None on any
+        engine error (no effect: the caller redoes it with retries and mapping)."""
+        conn = self._wconn or self._writer()
+        try:
+            cur = conn.execute(sql, params)
+            rows = cur.fetchall()
+        except sqlite3.Error:
+            return None
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY:
+            self._commits = 0
+            self._checkpointer.request()
+        return rows, cur.rowcount
+
+    def execute_shared(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """Like ``execute_one`` (one write statement, committed before this returns;
+        its rows), but when another thread of this process holds the writer, the
+        statement joins a *group commit*: the statements of every thread waiting
+        meanwhile run in one transaction, committed once. Only for statements whose
+        effects are independent of each other (acks of distinct leases). If the
+        group's transaction fails, nothing of it was committed and each statement
+        is run again on its own (``execute_one``: retries, error mapping)."""
+        if self._mem_lock is not None or self._pid != os.getpid() or self.closed:
+            return self.execute_one(sql, params)[0]
+        if self._wlock.acquire(blocking=False):
+            # Nobody else is writing: no group to form, no one to wait for.
+            try:
+                done = self._execute_locked(sql, params)
+            finally:
+                self._wlock.release()
+            return self.execute_one(sql, params)[0] if done is None else done[0]
+        req: list[Any] = [sql, params, _PENDING]
+        group = self._group
+        with group:
+            self._pending.append(req)
+            while req[2] is _PENDING and self._leading:
+                group.wait()
+            if req[2] is _PENDING:
+                self._leading = True  # we commit for everyone waiting
+        if req[2] is _PENDING:
+            self._lead()
+        rows = req[2]
+        if rows is _FAILED:
+            return self.execute_one(sql, params)[0]
+        out: list[Any] = rows
+        return out
+
+    def _lead(self) -> None:
+        batch: list[list[Any]] = []
+        results: list[Any] | None = None
+        try:
+            with self._wlock:
+                with self._group:
+                    batch, self._pending = self._pending, []
+                conn = self._wconn or self._writer()
+                begin = "BEGIN IMMEDIATE" if len(batch) > 1 else ""
+                results = self._transact(conn, begin, _run_group, (batch,), True)
+        except Exception:
+            results = None  # rolled back: each statement runs again on its own
+        finally:
+            with self._group:
+                self._leading = False
+                for i, req in enumerate(batch):
+                    req[2] = _FAILED if results is None else results[i]
+                self._group.notify_all()
 
     def read(self, fn: Callable[..., T], *args: Any, snapshot: bool = True) -> T:
         """Run ``fn(conn, *args)`` in one read transaction (a consistent snapshot), or
@@ -494,6 +560,14 @@ def _execute_all(
 ) -> tuple[list[Any], int]:
     cur = conn.execute(sql, params)
     return cur.fetchall(), cur.rowcount
+
+
+_PENDING = object()  # a group-commit request not run yet
+_FAILED = object()  # its group's transaction failed (rolled back)
+
+
+def _run_group(conn: sqlite3.Connection, batch: list[list[Any]]) -> list[list[Any]]:
+    return [conn.execute(sql, params).fetchall() for sql, params, _ in batch]
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

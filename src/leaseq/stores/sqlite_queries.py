@@ -113,6 +113,27 @@ CLAIM_FAST = (
     "WHERE queue = ?6 AND state = 2 AND lease_expires_at <= ?3) "
     f"RETURNING {COLS}"
 )
+#: ``get_many``'s fast path, one autocommit statement: lease the first ``?7``
+#: messages under the same guards as CLAIM_FAST. Row ``i`` (1-based, delivery
+#: order) takes token ``i`` of the JSON array ``?1`` and operation number
+#: ``?5 + i``; the innermost query applies the LIMIT first, so the window runs
+#: over at most ``?7`` rows whatever the backlog. RETURNING order is not
+#: delivery order: the caller sorts by ``ord_s``.
+_CLAIM_MANY_SET = _CLAIM_SET.replace(
+    "token = ?1", "token = json_extract(?1, '$[' || (pick.i - 1) || ']')"
+).replace("ord_s = -?5", "ord_s = -(?5 + pick.i)")
+CLAIM_MANY_FAST = (
+    _CLAIM_MANY_SET
+    + "FROM (SELECT r, row_number() OVER (ORDER BY priority DESC, band, ord_t, ord_s) "
+    "AS i FROM (SELECT rowid AS r, priority, band, ord_t, ord_s FROM leaseq_messages "
+    f"WHERE queue = ?6 AND state = 0 {_ORDER} LIMIT ?7)) AS pick "
+    "WHERE leaseq_messages.rowid = pick.r "
+    "AND NOT EXISTS (SELECT 1 FROM leaseq_messages "
+    "WHERE queue = ?6 AND state = 1 AND available_at <= ?3) "
+    "AND NOT EXISTS (SELECT 1 FROM leaseq_messages "
+    "WHERE queue = ?6 AND state = 2 AND lease_expires_at <= ?3) "
+    f"RETURNING {COLS}"
+)
 
 # -- lease operations --------------------------------------------------------------
 #: Ack is one statement when the token holds: the fencing is in the WHERE clause.
