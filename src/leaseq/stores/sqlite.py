@@ -21,11 +21,15 @@ its expiry time, so expiry needs no reaper. Keys are unique among live
 messages by a unique index. The common put, claim and ack are each ONE
 autocommit statement (the claim falls back to a ``BEGIN IMMEDIATE``
 transaction when delayed messages fell due or leases expired; every other
-primitive is one short ``BEGIN IMMEDIATE`` transaction). Writes of a store
-object go through one connection per process (SQLite admits one writer at a
-time anyway), reads through one connection per thread; "database is locked"
-is retried with a jittered backoff for ``busy_timeout`` seconds. WAL
-checkpoints run on a background thread every 256 commits.
+primitive is one short ``BEGIN IMMEDIATE`` transaction); ``get_many`` is one
+statement too. Writes of a store object go through one connection per
+process (SQLite admits one writer at a time anyway), reads through one
+connection per thread; acks of threads that find that writer busy commit
+together in one transaction (a group commit; each ack returns after its own
+commit); "database is locked" is retried with a jittered backoff for
+``busy_timeout`` seconds. WAL checkpoints run on a background thread every
+256 commits. Files leaseq creates use 1 KiB pages (smaller WAL frames per
+commit); existing files keep their page size.
 
 Waiting across processes: while a queue object of this process waits, a
 daemon thread asks the writer connection's ``PRAGMA data_version`` (a read;
@@ -59,7 +63,10 @@ the file must be on a local file system (WAL needs shared memory); ``now`` is
 the caller's clock, so processes sharing a file need clocks that agree;
 operation numbers that break ties between equal ``now`` values are wall-clock
 nanoseconds, so concurrent operations of different processes are ordered by
-real time.
+real time; SQLite has one writer per file, so consumer processes that do
+little work per message do not drain faster than one (``bench sqlite``);
+values over ~1 KiB are stored in overflow pages (slower puts of large values
+than with 4 KiB pages).
 """
 
 from __future__ import annotations

@@ -180,3 +180,30 @@ def test_queues_lists_names_with_messages(tmp_path):
         two.put(2)
         # Two store objects on one file see the same queues.
         assert one.store.queues() == two.store.queues() == ["one", "two"]
+
+
+def test_new_files_get_small_pages_and_existing_files_keep_theirs(tmp_path):
+    from leaseq.stores._sqlite_db import PAGE_SIZE
+
+    def page_size(path: Path) -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("PRAGMA page_size").fetchone()[0])
+        finally:
+            conn.close()
+
+    with leaseq.Queue(f"sqlite:///{tmp_path}/new.db") as q:
+        q.put("x")
+    assert page_size(tmp_path / "new.db") == PAGE_SIZE == 1024
+    # A file made elsewhere with SQLite's default pages (empty: leaseq creates the
+    # schema in it) keeps them, and works.
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("VACUUM")
+    conn.close()
+    with leaseq.Queue(f"sqlite:///{tmp_path}/old.db") as q:
+        q.put("y" * 5000)  # larger than a page either way
+        lease = q.get(block=False)
+        assert lease.value == "y" * 5000
+        q.ack(lease)
+    assert page_size(tmp_path / "old.db") == 4096
