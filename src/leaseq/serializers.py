@@ -17,6 +17,7 @@ which add a one-byte tag.
 from __future__ import annotations
 
 import json
+import json.scanner
 import pickle
 from typing import Any, Protocol, runtime_checkable
 
@@ -60,8 +61,48 @@ class Codec:
         return self.decode(body.decode("utf-8"))
 
 
-_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_json_decode = json.JSONDecoder().decode
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_decoder = json.JSONDecoder()
+#: The scanner JSONDecoder.decode runs after two whitespace regex matches: text
+#: this codec wrote has no surrounding whitespace, so a value that scans to its
+#: end is decoded; anything else takes the full (checking) path.
+_scan: Any = json.scanner.make_scanner(_decoder)  # type: ignore[arg-type]
+
+
+def _json_decode(text: str) -> Any:
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return _decoder.decode(text)  # raises the usual JSONDecodeError
+    if end != len(text):
+        return _decoder.decode(text)
+    return value
+
+
+def _c_encoder() -> Any:
+    """The C encoder with our options, made once (``JSONEncoder.encode`` builds one,
+    and a closure, on every call). None where ``_json`` is missing. It keeps no
+    record of the containers it is inside (that record would be shared by
+    threads), so a circular value ends in ``RecursionError`` instead of
+    ``ValueError``; ``JsonCodec.encode`` reports both as ``TypeError``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    # The arguments JSONEncoder.iterencode gives it (CPython 3.11-3.13).
+    return make(
+        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+
+_c_encode = _c_encoder()
+
+
+def _json_encode(value: Any) -> str:
+    if _c_encode is None:
+        return _encoder.encode(value)
+    if type(value) is str:  # the C encoder takes containers and scalars but returns pieces
+        return json.encoder.encode_basestring(value)
+    return "".join(_c_encode(value, 0))
 
 
 class JsonCodec(Codec):
@@ -80,7 +121,7 @@ class JsonCodec(Codec):
                 "pass bytes, convert it, or open the store with serializer='pickle' "
                 "(trusted data only)"
             ) from None
-        except ValueError as exc:  # circular references
+        except (ValueError, RecursionError) as exc:  # circular references, NaN-free JSON
             raise TypeError(f"value cannot be stored as JSON: {exc}") from None
 
     def decode(self, data: str | bytes) -> Any:

@@ -350,11 +350,20 @@ class Database:
         """Run one write statement in autocommit mode (its own transaction) and return
         (its rows, its rowcount). The hot path of put, claim and ack: one lock, one
         statement; errors and "locked" go through ``write_one`` (retry, mapping)."""
-        if self._mem_lock is None and self._pid == os.getpid() and not self.closed:
-            with self._wlock:
-                done = self._execute_locked(sql, params)
-            if done is not None:
-                return done
+        if self._mem_lock is None and self._pid == _pid[0] and not self.closed:
+            with self._wlock:  # _execute_locked inlined: the hot path
+                conn = self._wconn or self._writer()
+                try:
+                    cur = conn.execute(sql, params)
+                    rows = cur.fetchall()
+                except sqlite3.Error:
+                    pass  # no effect (autocommit): redone below with retries and mapping
+                else:
+                    self._commits += 1
+                    if self._commits >= CHECKPOINT_EVERY:
+                        self._commits = 0
+                        self._checkpointer.request()
+                    return rows, cur.rowcount
         return self.write_one(_execute_all, sql, params)
 
     def _execute_locked(self, sql: str, params: tuple[Any, ...]) -> tuple[list[Any], int] | None:
@@ -380,7 +389,7 @@ class Database:
         effects are independent of each other (acks of distinct leases). If the
         group's transaction fails, nothing of it was committed and each statement
         is run again on its own (``execute_one``: retries, error mapping)."""
-        if self._mem_lock is not None or self._pid != os.getpid() or self.closed:
+        if self._mem_lock is not None or self._pid != _pid[0] or self.closed:
             return self.execute_one(sql, params)[0]
         if self._wlock.acquire(blocking=False):
             # Nobody else is writing: no group to form, no one to wait for.
@@ -570,6 +579,11 @@ def _execute_all(
     cur = conn.execute(sql, params)
     return cur.fetchall(), cur.rowcount
 
+
+#: This process's id, kept current across fork (``os.getpid`` is a system call, and
+#: the hot paths ask "forked since?" on every statement).
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 _PENDING = object()  # a group-commit request not run yet
 _FAILED = object()  # its group's transaction failed (rolled back)
