@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import pickle
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from leaseq.errors import ConfigurationError
@@ -79,30 +80,23 @@ def _json_decode(text: str) -> Any:
     return value
 
 
-def _c_encoder() -> Any:
-    """The C encoder with our options, made once (``JSONEncoder.encode`` builds one,
-    and a closure, on every call). None where ``_json`` is missing. It keeps no
-    record of the containers it is inside (that record would be shared by
+def _json_encoder() -> Callable[[Any], str]:
+    """``str`` of a value, with our options. The C encoder made once where there is
+    one (``JSONEncoder.encode`` builds one, and a closure, on every call). It keeps
+    no record of the containers it is inside (that record would be shared by
     threads), so a circular value ends in ``RecursionError`` instead of
     ``ValueError``; ``JsonCodec.encode`` reports both as ``TypeError``."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
-        return None
+        return _encoder.encode
     # The arguments JSONEncoder.iterencode gives it (CPython 3.11-3.13).
-    return make(
+    pieces = make(
         None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
     )
+    return lambda value: "".join(pieces(value, 0))
 
 
-_c_encode = _c_encoder()
-
-
-def _json_encode(value: Any) -> str:
-    if _c_encode is None:
-        return _encoder.encode(value)
-    if type(value) is str:  # the C encoder takes containers and scalars but returns pieces
-        return json.encoder.encode_basestring(value)
-    return "".join(_c_encode(value, 0))
+_json_encode = _json_encoder()
 
 
 class JsonCodec(Codec):

@@ -38,7 +38,8 @@ def test_encode_is_the_stdlib_text_and_decodes_back(value):
 
 
 def test_the_fast_encoder_is_in_use():
-    assert serializers._c_encode is not None  # CPython ships _json
+    # CPython ships _json: the codec must not have fallen back to JSONEncoder.encode.
+    assert serializers._json_encode != serializers._encoder.encode
 
 
 @pytest.mark.parametrize("text", [" [1, 2] ", '{"a": 1}\n', '"x"'])

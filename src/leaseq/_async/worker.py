@@ -144,8 +144,7 @@ class AsyncEngine:
                     lease = await q.get(
                         timeout=cfg.poll_interval, lease_timeout=lt, owner=cfg.owner
                     )
-                    held = Held(lease)
-                    self._held[lease.token] = held
+                    held = self._hold(lease)
             except Empty:
                 if cfg.breaker is not None:
                     with self._pace_lock:
@@ -216,8 +215,7 @@ class AsyncEngine:
                 self._claiming = False
                 mine: Held | None = None
                 for lease in leases:
-                    held = Held(lease)
-                    self._held[lease.token] = held
+                    held = self._hold(lease)
                     if mine is None:
                         mine = held
                     else:
@@ -240,14 +238,8 @@ class AsyncEngine:
             self._held.pop(held.lease.token, None)
             if held.lost:
                 continue  # the heartbeat could not keep it: it is not ours to release
-            held.lost = held.finished = True  # no slot, heartbeat or hand-back touches it
-            with contextlib.suppress(LeaseLost, StoreError, Closed):
-                await self._q.release(held.lease, front=True, error="worker shut down")
-                log.info(
-                    "queue %r: handed back unstarted key %r at shutdown",
-                    self._q.name,
-                    held.lease.key,
-                )
+            held.finished = True  # no slot, heartbeat or hand-back touches it
+            await self._give_back(held, "unstarted key")
 
     async def _gate(self) -> bool:
         """True when a claim may go ahead now; else pause a little and return False."""
@@ -424,10 +416,21 @@ class AsyncEngine:
         for held in list(self._held.values()):
             if held.finished or held.lost:
                 continue
-            held.lost = True  # its handler's late result must not be acked
-            with contextlib.suppress(LeaseLost, StoreError, Closed):
-                await self._q.release(held.lease, front=True, error="worker shut down")
-                log.info("queue %r: handed back key %r at shutdown", self._q.name, held.lease.key)
+            await self._give_back(held, "key")
+
+    async def _give_back(self, held: Held, what: str) -> None:
+        """Release ``held`` to the head of its queue at shutdown (nothing waits for its
+        expiry); it is marked lost first, so a late result of its handler is not acked."""
+        held.lost = True
+        with contextlib.suppress(LeaseLost, StoreError, Closed):
+            await self._q.release(held.lease, front=True, error="worker shut down")
+            log.info("queue %r: handed back %s %r at shutdown", self._q.name, what, held.lease.key)
+
+    def _hold(self, lease: Lease) -> Held:
+        """Register a claimed lease: from now on the heartbeat extends it and shutdown
+        hands it back."""
+        held = self._held[lease.token] = Held(lease)
+        return held
 
     # unasync: async-only begin
     async def _call(self, arg: Any) -> Any:

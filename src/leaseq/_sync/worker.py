@@ -82,8 +82,7 @@ class Engine:
                         continue
                 else:
                     lease = q.get(timeout=cfg.poll_interval, lease_timeout=lt, owner=cfg.owner)
-                    held = Held(lease)
-                    self._held[lease.token] = held
+                    held = self._hold(lease)
             except Empty:
                 if cfg.breaker is not None:
                     with self._pace_lock:
@@ -152,8 +151,7 @@ class Engine:
                 self._claiming = False
                 mine: Held | None = None
                 for lease in leases:
-                    held = Held(lease)
-                    self._held[lease.token] = held
+                    held = self._hold(lease)
                     if mine is None:
                         mine = held
                     else:
@@ -176,14 +174,8 @@ class Engine:
             self._held.pop(held.lease.token, None)
             if held.lost:
                 continue  # the heartbeat could not keep it: it is not ours to release
-            held.lost = held.finished = True  # no slot, heartbeat or hand-back touches it
-            with contextlib.suppress(LeaseLost, StoreError, Closed):
-                self._q.release(held.lease, front=True, error="worker shut down")
-                log.info(
-                    "queue %r: handed back unstarted key %r at shutdown",
-                    self._q.name,
-                    held.lease.key,
-                )
+            held.finished = True  # no slot, heartbeat or hand-back touches it
+            self._give_back(held, "unstarted key")
 
     def _gate(self) -> bool:
         """True when a claim may go ahead now; else pause a little and return False."""
@@ -358,10 +350,21 @@ class Engine:
         for held in list(self._held.values()):
             if held.finished or held.lost:
                 continue
-            held.lost = True  # its handler's late result must not be acked
-            with contextlib.suppress(LeaseLost, StoreError, Closed):
-                self._q.release(held.lease, front=True, error="worker shut down")
-                log.info("queue %r: handed back key %r at shutdown", self._q.name, held.lease.key)
+            self._give_back(held, "key")
+
+    def _give_back(self, held: Held, what: str) -> None:
+        """Release ``held`` to the head of its queue at shutdown (nothing waits for its
+        expiry); it is marked lost first, so a late result of its handler is not acked."""
+        held.lost = True
+        with contextlib.suppress(LeaseLost, StoreError, Closed):
+            self._q.release(held.lease, front=True, error="worker shut down")
+            log.info("queue %r: handed back %s %r at shutdown", self._q.name, what, held.lease.key)
+
+    def _hold(self, lease: Lease) -> Held:
+        """Register a claimed lease: from now on the heartbeat extends it and shutdown
+        hands it back."""
+        held = self._held[lease.token] = Held(lease)
+        return held
 
     def _call(self, arg: Any) -> Any:
         handler = self._cfg.handler

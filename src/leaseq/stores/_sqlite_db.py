@@ -87,6 +87,12 @@ _RETRY_FIRST = 0.00005
 _RETRY_MAX = 0.004
 
 
+#: This process's id, kept current across fork: every "forked since?" check reads
+#: it (``os.getpid`` is a system call, and the hot paths ask on every statement).
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
 class _Connection(sqlite3.Connection):
     """A connection that can be weakly referenced (the store closes the live ones)."""
 
@@ -134,7 +140,7 @@ class Database:
         self.busy_timeout = busy_timeout
         self.closed = False
         self._synchronous = synchronous
-        self._pid = os.getpid()
+        self._pid = _pid[0]
         self._local = threading.local()
         self._conns: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
         self._orphans: list[Any] = []  # a forked child's inherited connections: never touched
@@ -221,7 +227,7 @@ class Database:
         """This thread's connection (opened on first use, re-opened after fork)."""
         if self._mem_conn is not None:
             return self._mem_conn
-        if self._pid != os.getpid():
+        if self._pid != _pid[0]:
             self._after_fork()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -235,7 +241,7 @@ class Database:
 
     def _writer(self) -> sqlite3.Connection:
         """The writer connection (call with ``_wlock`` held)."""
-        if self._pid != os.getpid():
+        if self._pid != _pid[0]:
             self._after_fork()
         conn = self._wconn
         if conn is None:
@@ -249,7 +255,7 @@ class Database:
     def foreign_commits(self) -> bool:
         """True when another connection committed since the last call (the first call
         takes the baseline and answers False). Reads the writer's data_version."""
-        if self._pid != os.getpid():
+        if self._pid != _pid[0]:
             self._after_fork()
         with self._wlock:
             if self.closed or self._mem_conn is not None:
@@ -280,7 +286,7 @@ class Database:
         self._pending = []
         self._leading = False
         self._seen_version = -1
-        self._pid = os.getpid()
+        self._pid = _pid[0]
 
     def close(self) -> None:
         """Close every connection this process opened. Idempotent."""
@@ -292,7 +298,7 @@ class Database:
             with self._mem_lock:
                 self._mem_conn.close()
             return
-        if self._pid != os.getpid():
+        if self._pid != _pid[0]:
             return
         self._checkpointer.stop()
         with self._wlock:
@@ -337,7 +343,7 @@ class Database:
             raise Closed(f"store {self.label} is closed; open a new queue")
         lock = self._mem_lock
         if lock is None:
-            if self._pid != os.getpid():
+            if self._pid != _pid[0]:
                 self._after_fork()  # before taking a lock another thread may have held at fork
             with self._wlock:
                 return self._transact(self._writer(), begin, fn, args, True)
@@ -351,7 +357,7 @@ class Database:
         (its rows, its rowcount). The hot path of put, claim and ack: one lock, one
         statement; errors and "locked" go through ``write_one`` (retry, mapping)."""
         if self._mem_lock is None and self._pid == _pid[0] and not self.closed:
-            with self._wlock:  # _execute_locked inlined: the hot path
+            with self._wlock:
                 conn = self._wconn or self._writer()
                 try:
                     cur = conn.execute(sql, params)
@@ -366,21 +372,6 @@ class Database:
                     return rows, cur.rowcount
         return self.write_one(_execute_all, sql, params)
 
-    def _execute_locked(self, sql: str, params: tuple[Any, ...]) -> tuple[list[Any], int] | None:
-        """One autocommit statement on the writer (``_wlock`` held); None on any
-        engine error (no effect: the caller redoes it with retries and mapping)."""
-        conn = self._wconn or self._writer()
-        try:
-            cur = conn.execute(sql, params)
-            rows = cur.fetchall()
-        except sqlite3.Error:
-            return None
-        self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY:
-            self._commits = 0
-            self._checkpointer.request()
-        return rows, cur.rowcount
-
     def execute_shared(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         """Like ``execute_one`` (one write statement, committed before this returns;
         its rows), but when another thread of this process holds the writer, the
@@ -389,15 +380,15 @@ class Database:
         effects are independent of each other (acks of distinct leases). If the
         group's transaction fails, nothing of it was committed and each statement
         is run again on its own (``execute_one``: retries, error mapping)."""
-        if self._mem_lock is not None or self._pid != _pid[0] or self.closed:
+        # Nobody writing: no group to form. (If someone takes the writer right after
+        # this look, the statement just waits for it alone, as execute_one does.)
+        if (
+            not self._wlock.locked()
+            or self._mem_lock is not None
+            or self._pid != _pid[0]
+            or self.closed
+        ):
             return self.execute_one(sql, params)[0]
-        if self._wlock.acquire(blocking=False):
-            # Nobody else is writing: no group to form, no one to wait for.
-            try:
-                done = self._execute_locked(sql, params)
-            finally:
-                self._wlock.release()
-            return self.execute_one(sql, params)[0] if done is None else done[0]
         req: list[Any] = [sql, params, _PENDING]
         group = self._group
         with group:
@@ -580,11 +571,6 @@ def _execute_all(
     return cur.fetchall(), cur.rowcount
 
 
-#: This process's id, kept current across fork (``os.getpid`` is a system call, and
-#: the hot paths ask "forked since?" on every statement).
-_pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
-
 _PENDING = object()  # a group-commit request not run yet
 _FAILED = object()  # its group's transaction failed (rolled back)
 
@@ -661,7 +647,7 @@ class ChangeWatcher:
         self._thread: threading.Thread | None = None
         self._events: _WalEvents | None = None
         self._opened = False
-        self._pid = os.getpid()
+        self._pid = _pid[0]
 
     def set_active(self, active: bool) -> None:
         """Start watching (taking the current state as the baseline, at once, so a
@@ -672,8 +658,8 @@ class ChangeWatcher:
             self._active.clear()
             return
         with self._lock:
-            if self._pid != os.getpid():  # forked: the thread stayed behind
-                self._pid, self._thread, self._events, self._opened = os.getpid(), None, None, False
+            if self._pid != _pid[0]:  # forked: the thread stayed behind
+                self._pid, self._thread, self._events, self._opened = _pid[0], None, None, False
             if not self._opened:
                 self._open()
             self._db.foreign_commits()  # the baseline
@@ -742,7 +728,7 @@ class ChangeWatcher:
         self._active.set()
         with self._lock:
             events, self._events = self._events, None
-        if events is not None and self._pid == os.getpid():
+        if events is not None and self._pid == _pid[0]:
             events.close()
 
 
@@ -760,14 +746,14 @@ class Checkpointer:
         self._wanted = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        self._pid = _pid[0]
 
     def request(self) -> None:
         """Ask for a checkpoint soon (starts the thread on first use, also after fork)."""
         if self._stopped:
             return
-        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-            self._pid = os.getpid()
+        if self._thread is None or self._pid != _pid[0] or not self._thread.is_alive():
+            self._pid = _pid[0]
             self._thread = threading.Thread(
                 target=self._run, name="leaseq-sqlite-checkpoint", daemon=True
             )

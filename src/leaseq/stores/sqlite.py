@@ -698,22 +698,16 @@ class SQLiteStore:
         t = _now(now)
         if queue in self._cold and not self._db.read(_probe, queue, t, snapshot=False):
             return []
-        if limit == 1:
-            fast = self._claim_fast(queue, t, lease_timeout, owner)
-            if fast is not None:
-                self._cold.discard(queue)
-                if self.notifier.waiting:
-                    self.notifier.scheduled(queue, fast.expires_at, fast.key)
-                return [fast]
-        else:
-            many = self._claim_many_fast(queue, t, lease_timeout, owner, limit)
-            if many:
-                self._cold.discard(queue)
-                if self.notifier.waiting:
-                    for lease in many:
-                        self.notifier.scheduled(queue, lease.expires_at, lease.key)
-                return many
-        leases, notes = self._db.write(self._claim_tx, queue, t, lease_timeout, owner, limit)
+        # One statement first; the transaction when it claims nothing (nothing
+        # ready, or a delayed message fell due or a lease expired: written first).
+        notes: Notes = []
+        leases = (
+            self._claim_fast(queue, t, lease_timeout, owner)
+            if limit == 1
+            else self._claim_many_fast(queue, t, lease_timeout, owner, limit)
+        )
+        if not leases:
+            leases, notes = self._db.write(self._claim_tx, queue, t, lease_timeout, owner, limit)
         if leases:
             self._cold.discard(queue)
         else:
@@ -724,14 +718,12 @@ class SQLiteStore:
                 self.notifier.scheduled(queue, lease.expires_at, lease.key)
         return leases
 
-    def _claim_fast(
-        self, queue: str, now: float, timeout: float, owner: str | None
-    ) -> Lease | None:
+    def _claim_fast(self, queue: str, now: float, timeout: float, owner: str | None) -> list[Lease]:
         token = new_token()
         exp = now + timeout
         params = (token, owner, now, exp, self._bump(1), queue)
         rows = self._db.execute_one(Q.CLAIM_FAST, params)[0]
-        return self._lease(rows[0], token, exp) if rows else None
+        return [self._lease(rows[0], token, exp)] if rows else []
 
     def _claim_many_fast(
         self, queue: str, now: float, timeout: float, owner: str | None, limit: int

@@ -104,14 +104,16 @@ CLAIM_ROW = _CLAIM_SET + f"WHERE rowid = ?6 RETURNING {COLS}"
 #: The fast path, one autocommit statement: lease the first message unless a
 #: delayed message fell due or a lease expired (then the caller runs the full
 #: transaction, which writes those first so that the order stays exact).
-CLAIM_FAST = (
-    _CLAIM_SET + "WHERE rowid = (SELECT rowid FROM leaseq_messages "
-    f"WHERE queue = ?6 AND state = 0 {_ORDER} LIMIT 1) "
-    "AND NOT EXISTS (SELECT 1 FROM leaseq_messages "
+_NOTHING_DUE = (
+    "NOT EXISTS (SELECT 1 FROM leaseq_messages "
     "WHERE queue = ?6 AND state = 1 AND available_at <= ?3) "
     "AND NOT EXISTS (SELECT 1 FROM leaseq_messages "
     "WHERE queue = ?6 AND state = 2 AND lease_expires_at <= ?3) "
-    f"RETURNING {COLS}"
+)
+CLAIM_FAST = (
+    _CLAIM_SET + "WHERE rowid = (SELECT rowid FROM leaseq_messages "
+    f"WHERE queue = ?6 AND state = 0 {_ORDER} LIMIT 1) "
+    f"AND {_NOTHING_DUE}RETURNING {COLS}"
 )
 #: ``get_many``'s fast path, one autocommit statement: lease the first ``?7``
 #: messages under the same guards as CLAIM_FAST. Row ``i`` (1-based, delivery
@@ -123,16 +125,10 @@ _CLAIM_MANY_SET = _CLAIM_SET.replace(
     "token = ?1", "token = json_extract(?1, '$[' || (pick.i - 1) || ']')"
 ).replace("ord_s = -?5", "ord_s = -(?5 + pick.i)")
 CLAIM_MANY_FAST = (
-    _CLAIM_MANY_SET
-    + "FROM (SELECT r, row_number() OVER (ORDER BY priority DESC, band, ord_t, ord_s) "
+    _CLAIM_MANY_SET + f"FROM (SELECT r, row_number() OVER ({_ORDER}) "
     "AS i FROM (SELECT rowid AS r, priority, band, ord_t, ord_s FROM leaseq_messages "
     f"WHERE queue = ?6 AND state = 0 {_ORDER} LIMIT ?7)) AS pick "
-    "WHERE leaseq_messages.rowid = pick.r "
-    "AND NOT EXISTS (SELECT 1 FROM leaseq_messages "
-    "WHERE queue = ?6 AND state = 1 AND available_at <= ?3) "
-    "AND NOT EXISTS (SELECT 1 FROM leaseq_messages "
-    "WHERE queue = ?6 AND state = 2 AND lease_expires_at <= ?3) "
-    f"RETURNING {COLS}"
+    f"WHERE leaseq_messages.rowid = pick.r AND {_NOTHING_DUE}RETURNING {COLS}"
 )
 
 # -- lease operations --------------------------------------------------------------
