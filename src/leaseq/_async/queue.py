@@ -10,6 +10,7 @@ only adds waiting (total deadlines, wake-ups) and the lease context manager.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -89,6 +90,41 @@ class AsyncQueue:
         self._closed = False
         if s.fake_clock:
             s.clock.subscribe(self._clock_moved)  # type: ignore[attr-defined]
+        self._install_fast_path()
+
+    def _install_fast_path(self) -> None:
+        """On ``memory://``, ``put``/``get``/``ack`` become the store's fused fast path.
+
+        A pure-Python call costs mostly its layers (this method, the store's, its
+        helpers), so the store builds the three as closures over its structures
+        (``leaseq.stores._memory_fast``) and they shadow the methods as instance
+        attributes. Any option or uncommon case runs the method itself, so every
+        decision keeps one implementation. A subclass that overrides one of the
+        three methods keeps its own; ``close()`` removes them.
+        """
+        make = getattr(self._store, "face_ops", None)
+        cls = type(self)
+        if make is None or (cls.put, cls.get, cls.ack) != (
+            AsyncQueue.put,
+            AsyncQueue.get,
+            AsyncQueue.ack,
+        ):
+            return
+        put, get, ack = make(
+            self,
+            lambda value, kw: cls.put(self, value, **kw),
+            lambda kw: cls.get(self, **kw),
+            lambda lease, kw: cls.ack(self, lease, **kw),
+        )
+        # unasync: async-only begin
+        put, get, ack = _awaiting(put, get, ack)
+        # unasync: async-only end
+        for name, fast in (("put", put), ("get", get), ("ack", ack)):
+            # Name, doc, and __wrapped__ for inspect.signature: they read as the method.
+            functools.update_wrapper(fast, getattr(cls, name).__get__(self))
+            # setattr, not self.__dict__: a materialized __dict__ would cost every
+            # later attribute read of this queue its specialization.
+            setattr(self, name, fast)
 
     @staticmethod
     def _async_store(store: Store) -> Any:
@@ -659,6 +695,9 @@ class AsyncQueue:
         if self._closed:
             return
         self._closed = True
+        for name in ("put", "get", "ack"):  # the fast path's closures refer to self
+            with contextlib.suppress(AttributeError):
+                delattr(self, name)
         # Blocked calls of this queue recheck, see it closed, and raise Closed.
         self._notifier.wake_all(self._name)
         if self._settings.fake_clock:
@@ -695,6 +734,32 @@ class AsyncQueue:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._store.url!r}, name={self._name!r})"
+
+
+# unasync: async-only begin
+def _awaiting(
+    put: Callable[..., Any], get: Callable[..., Any], ack: Callable[..., Any]
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """Coroutine functions over the fast path's closures: each returns its result,
+    or awaits the coroutine the closure returned from the method (the slow path)."""
+
+    async def aput(value: Any, **kw: Any) -> Message:
+        r = put(value, **kw)
+        return r if type(r) is Message else await r
+
+    async def aget(**kw: Any) -> Lease:
+        r = get(**kw)
+        return r if type(r) is Lease else await r
+
+    async def aack(lease: Lease, **kw: Any) -> None:
+        r = ack(lease, **kw)
+        if r is not None:
+            await r
+
+    return aput, aget, aack
+
+
+# unasync: async-only end
 
 
 class AsyncLeaseContext:

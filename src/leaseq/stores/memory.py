@@ -7,8 +7,9 @@ conformance suite proves they agree.
 Structures (per queue):
 
 * ``by_key``: live messages by key (a keyless message's key is its id);
-  ``by_id``: the live messages whose key is not their id; ``dead``: dead
-  messages by id. So a keyless put+ack touches one dict, not two;
+  ``dead``: dead messages by id. There is no map by id for live messages: a
+  keyed message's id ends with ``:<key>`` (``m3f09a1c2-17:user-42``), so
+  finding it by id is one lookup by key. A put and an ack touch one dict;
 * one ``_Level`` per priority with two ``OrderedDict`` s: the *head* (a stack:
   released-to-front and expired messages) and the *line* (FIFO). Put,
   claim, take(key), ack, release, extend and dead-letter are O(1); finding the
@@ -32,6 +33,7 @@ process; nothing survives the process.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import os
 import threading
@@ -39,6 +41,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from heapq import heappush
+from queue import SimpleQueue
 from typing import Any
 from urllib.parse import SplitResult
 
@@ -59,9 +62,30 @@ _stores: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
 
 
 def _after_fork() -> None:
-    # A forked child must never hand out the parent's next tokens.
     for store in list(_stores):
+        # A forked child must never hand out the parent's next tokens.
         store._tokens.clear()
+        # Only the forking thread lives on: a lock another thread held is free.
+        if store._lock.empty():
+            store._lock.put(None)
+
+
+class _Mutex(SimpleQueue[None]):
+    """The store's lock: a queue holding one token (acquire takes it, release puts
+    it back), for speed. Taking from a non-empty ``SimpleQueue`` costs no system
+    call and no argument parsing, where ``threading.Lock.acquire`` costs both:
+    5% of a whole put+get+ack cycle. ``with`` works as on a lock."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.put(None)
+
+    __enter__ = SimpleQueue.get
+
+    def __exit__(self, *exc: object) -> None:
+        self.put(None)
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -112,7 +136,7 @@ assert _MAX_ATTEMPTS == 12  # _snapshot reads slots 0..12 as Message's fields
 
 
 def _new_rec(mid: str, key: str, req: PutRequest, now: float, avail: float) -> _Rec:
-    # Keep in step with the inlined copy in MemoryStore.put.
+    # Keep in step with the inlined copy in _memory_fast.face_ops.
     return [
         mid, key, req.value, req.priority, _READY, 0, now, avail, None, None, None, (),
         req.max_attempts, 0.0, None, None, False, 0, None, None,
@@ -163,11 +187,10 @@ class _Level:
 class _Queue:
     """One named queue's state. Guarded by the store's lock."""
 
-    __slots__ = ("by_id", "by_key", "dead", "leased", "levels", "prios", "ready", "seq", "timers")
+    __slots__ = ("by_key", "dead", "leased", "levels", "prios", "ready", "seq", "timers")
 
     def __init__(self) -> None:
         self.by_key: dict[str, _Rec] = {}
-        self.by_id: dict[str, _Rec] = {}
         self.levels: dict[int, _Level] = {}
         # Negated priorities of the levels in ``levels``, sorted. A level that empties
         # stays listed until a claim finds it empty at the top (lazy: a queue that
@@ -179,19 +202,30 @@ class _Queue:
         self.dead: OrderedDict[str, _Rec] = OrderedDict()  # in order of death
         self.seq = 0
 
+    def clear(self) -> int:
+        """Forget every message, live and dead; return how many there were.
+
+        In place: the faces' fast path holds these structures (not the store's
+        map of queues), so a purged queue must stay the same object."""
+        n = len(self.by_key) + len(self.dead)
+        for d in (self.by_key, self.levels, self.dead):
+            d.clear()
+        self.prios.clear()
+        self.timers = []
+        self.ready = self.leased = 0
+        return n
+
     def find(self, mid: str) -> _Rec | None:
         """The message with this id, live or dead (None: acked, pruned or never)."""
-        rec = self.by_key.get(mid)
+        _, keyed, key = mid.partition(":")  # see _new_id: a keyed id ends with its key
+        rec = self.by_key.get(key if keyed else mid)
         if rec is not None and rec[_ID] == mid:
             return rec
-        return self.by_id.get(mid) or self.dead.get(mid)
+        return self.dead.get(mid)
 
     def forget(self, rec: _Rec) -> None:
-        """Drop a live message from the key and id maps."""
-        key = rec[_KEY]
-        del self.by_key[key]
-        if key is not rec[_ID]:
-            del self.by_id[rec[_ID]]
+        """Drop a live message from the key map."""
+        del self.by_key[rec[_KEY]]
 
 
 class MemoryStore:
@@ -206,10 +240,10 @@ class MemoryStore:
         self.shared = shared  # memory://NAME: lives as long as the process
         self.notifier = Notifier()
         self.closed = False
-        self._lock = threading.Lock()
-        # Hot paths call these directly: cheaper than ``with`` on a lock here.
-        self._acquire = self._lock.acquire
-        self._release = self._lock.release
+        self._lock = _Mutex()
+        # Hot paths call these directly: cheaper than ``with`` (see _Mutex).
+        self._acquire = self._lock.get
+        self._release = functools.partial(self._lock.put, None)
         self._queues: dict[str, _Queue] = {}
         self._ids = 0
         self._idp = f"m{process_prefix[-6:]}{id(self) & 0xFFFF:04x}-"
@@ -218,6 +252,14 @@ class MemoryStore:
         self._tokens: list[str] = []
         self._outcomes: dict[str, dict[str, Outcome]] = {}
         _stores.add(self)
+
+    def face_ops(
+        self, face: Any, slow_put: Any, slow_get: Any, slow_ack: Any
+    ) -> tuple[Any, Any, Any]:
+        """The faces' fused put/get/ack for ``face`` (see ``stores._memory_fast``)."""
+        from leaseq.stores._memory_fast import face_ops
+
+        return face_ops(self, face, slow_put, slow_get, slow_ack)
 
     # -- helpers -------------------------------------------------------------------
     def _q(self, name: str) -> _Queue:
@@ -228,9 +270,11 @@ class MemoryStore:
             q = self._queues[name] = _Queue()
         return q
 
-    def _new_id(self) -> str:
+    def _new_id(self, key: str | None) -> str:
+        """A new message id; a keyed message's ends with ``:<key>`` (see ``find``)."""
         self._ids += 1
-        return self._idp + str(self._ids)
+        mid = self._idp + str(self._ids)  # the prefix holds no ":"
+        return mid if key is None else f"{mid}:{key}"
 
     def _refill_tokens(self) -> list[str]:
         block = os.urandom(4096).hex()
@@ -413,48 +457,12 @@ class MemoryStore:
     # -- put -----------------------------------------------------------------------
     def put(self, queue: str, req: PutRequest, *, now: float | None, maxsize: int = 0) -> Message:
         assert now is not None
-        n = self.notifier
-        self._acquire()
-        try:
+        with self._lock:
             q = self._queues.get(queue) or self._q(queue)
             timers = q.timers
             woken = self._advance(q, now) if timers and timers[0][0] <= now else None
-            # One unpacking: a named field read is an uncached descriptor call
-            # (CPython does not specialize them), several times this.
-            value, key, p, delay, at, _, _, max_attempts = req
-            if (
-                (key is None or key not in q.by_key)
-                and not delay
-                and at is None
-                and (not maxsize or len(q.by_key) < maxsize)
-            ):
-                # The common case, kept short: a new message, ready now.
-                self._ids += 1  # inlined _new_id(): this is the hot path
-                mid = self._idp + str(self._ids)
-                if key is None:
-                    key = mid
-                # The record inlined (see _new_rec): a call would cost a frame.
-                line = (q.levels.get(p) or self._new_level(q, p)).line
-                rec = [
-                    mid, key, value, p, _READY, 0, now, now, None, None, None,
-                    (), max_attempts, 0.0, None, None, False, 0, line, None,
-                ]  # fmt: skip
-                q.by_key[key] = rec
-                if key is not mid:  # a keyless message is found by id in by_key
-                    q.by_id[mid] = rec
-                line[key] = rec  # the back of its line: _enqueue inlined
-                q.ready += 1
-                # The snapshot from what we know: cheaper than reading the record back.
-                msg = _new(
-                    Message,
-                    (mid, key, value, p, _READY, 0, now, now, None, None, None, (), max_attempts),
-                )
-                ready_key: str | None = key
-                due = None
-            else:
-                msg, ready_key, due = self._put(q, queue, req, now, maxsize)
-        finally:
-            self._release()
+            msg, ready_key, due = self._put(q, queue, req, now, maxsize)
+        n = self.notifier
         if n.waiting:
             if woken:
                 n.ready_many(queue, woken)
@@ -576,7 +584,7 @@ class MemoryStore:
             return self._insert(q, req, now)
         elif action is A.BUFFER:
             # One follow-up slot: the newest value wins; it keeps the id it got first.
-            fid = self._new_id() if rec[_FOLLOW] is None else rec[_FOLLOW][1]
+            fid = self._new_id(rec[_KEY]) if rec[_FOLLOW] is None else rec[_FOLLOW][1]
             rec[_FOLLOW] = (req, fid)
             _event(rec, now, "buffered")
             return _snapshot(_new_rec(fid, rec[_KEY], req, now, now)), None, None
@@ -589,15 +597,13 @@ class MemoryStore:
     def _insert(
         self, q: _Queue, req: PutRequest, now: float, mid: str | None = None
     ) -> tuple[Message, str | None, float | None]:
-        mid = mid or self._new_id()
+        mid = mid or self._new_id(req.key)
         key = mid if req.key is None else req.key
         avail = (
             now if req.at is None and not req.delay else rules.available_at(now, req.delay, req.at)
         )
         rec = _new_rec(mid, key, req, now, avail)
         q.by_key[key] = rec
-        if key is not mid:
-            q.by_id[mid] = rec
         if avail <= now:
             self._enqueue(q, rec, False)
             return _snapshot(rec), key, None
@@ -742,10 +748,7 @@ class MemoryStore:
                 timers.pop()
             rec[_TOKEN] = None
             q.leased -= 1
-            key = rec[_KEY]  # q.forget(rec) inlined: the hot path
-            del q.by_key[key]
-            if key is not rec[_ID]:
-                del q.by_id[rec[_ID]]
+            del q.by_key[rec[_KEY]]  # q.forget(rec) inlined: the hot path
             follow = rec[_FOLLOW]
             if follow is not None:
                 req, fid = follow
@@ -906,8 +909,6 @@ class MemoryStore:
                 raise KeyExists(queue, rec[_KEY])
             del q.dead[message_id]
             q.by_key[rec[_KEY]] = rec
-            if rec[_KEY] is not rec[_ID]:
-                q.by_id[rec[_ID]] = rec
             rec[_STATE] = _READY
             rec[_DEAD_AT] = None
             rec[_GEN] += 1
@@ -1034,8 +1035,8 @@ class MemoryStore:
     # -- maintenance ---------------------------------------------------------------
     def purge(self, queue: str) -> int:
         with self._lock:
-            q = self._queues.pop(queue, None)
-            n = 0 if q is None else len(q.by_key) + len(q.dead)
+            q = self._queues.get(queue)
+            n = 0 if q is None else q.clear()
         if n and self.notifier.waiting:
             self.notifier.space(queue, n)
         return n
