@@ -110,18 +110,14 @@ class AsyncQueue:
             AsyncQueue.ack,
         ):
             return
-        put, get, ack = make(
-            self,
-            lambda value, kw: cls.put(self, value, **kw),
-            lambda kw: cls.get(self, **kw),
-            lambda lease, kw: cls.ack(self, lease, **kw),
-        )
+        methods = [getattr(cls, name).__get__(self) for name in ("put", "get", "ack")]
+        put, get, ack = make(self, *methods)
         # unasync: async-only begin
-        put, get, ack = _awaiting(put, get, ack)
+        put, get, ack = _awaiting(put, get, ack, *methods)
         # unasync: async-only end
-        for name, fast in (("put", put), ("get", get), ("ack", ack)):
+        for name, fast, method in zip(("put", "get", "ack"), (put, get, ack), methods, strict=True):
             # Name, doc, and __wrapped__ for inspect.signature: they read as the method.
-            functools.update_wrapper(fast, getattr(cls, name).__get__(self))
+            functools.update_wrapper(fast, method)
             # setattr, not self.__dict__: a materialized __dict__ would cost every
             # later attribute read of this queue its specialization.
             setattr(self, name, fast)
@@ -738,21 +734,29 @@ class AsyncQueue:
 
 # unasync: async-only begin
 def _awaiting(
-    put: Callable[..., Any], get: Callable[..., Any], ack: Callable[..., Any]
+    put: Callable[..., Any],
+    get: Callable[..., Any],
+    ack: Callable[..., Any],
+    slow_put: Callable[..., Any],
+    slow_get: Callable[..., Any],
+    slow_ack: Callable[..., Any],
 ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """Coroutine functions over the fast path's closures: each returns its result,
-    or awaits the coroutine the closure returned from the method (the slow path)."""
+    or awaits the coroutine the closure returned from the method (the slow path).
+    A get or ack with an option goes straight to the method."""
 
     async def aput(value: Any, **kw: Any) -> Message:
-        r = put(value, **kw)
+        r = put(value, **kw)  # (a key or a priority still takes the fast path)
         return r if type(r) is Message else await r
 
     async def aget(**kw: Any) -> Lease:
-        r = get(**kw)
+        if kw:
+            return await slow_get(**kw)  # type: ignore[no-any-return]
+        r = get()
         return r if type(r) is Lease else await r
 
     async def aack(lease: Lease, **kw: Any) -> None:
-        r = ack(lease, **kw)
+        r = slow_ack(lease, **kw) if kw else ack(lease)
         if r is not None:
             await r
 

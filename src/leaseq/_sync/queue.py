@@ -105,15 +105,11 @@ class Queue:
             Queue.ack,
         ):
             return
-        put, get, ack = make(
-            self,
-            lambda value, kw: cls.put(self, value, **kw),
-            lambda kw: cls.get(self, **kw),
-            lambda lease, kw: cls.ack(self, lease, **kw),
-        )
-        for name, fast in (("put", put), ("get", get), ("ack", ack)):
+        methods = [getattr(cls, name).__get__(self) for name in ("put", "get", "ack")]
+        put, get, ack = make(self, *methods)
+        for name, fast, method in zip(("put", "get", "ack"), (put, get, ack), methods, strict=True):
             # Name, doc, and __wrapped__ for inspect.signature: they read as the method.
-            functools.update_wrapper(fast, getattr(cls, name).__get__(self))
+            functools.update_wrapper(fast, method)
             # setattr, not self.__dict__: a materialized __dict__ would cost every
             # later attribute read of this queue its specialization.
             setattr(self, name, fast)

@@ -35,24 +35,21 @@ _event = m._event
 assert (m._STATE, m._ATTEMPTS, m._LEASE_EXPIRES_AT, m._LEASED_AT, m._TOKEN) == (4, 5, 8, 13, 14)
 assert (m._ID, m._HISTORY, m._FOLLOW, m._GEN, m._WHERE) == (0, 11, 15, 17, 18)
 
-SlowPut = Callable[[Any, dict[str, Any]], Any]
-SlowGet = Callable[[dict[str, Any]], Any]
-SlowAck = Callable[[Lease, dict[str, Any]], Any]
-
 
 def face_ops(
     store: m.MemoryStore,
     face: Any,
-    slow_put: SlowPut,
-    slow_get: SlowGet,
-    slow_ack: SlowAck,
+    slow_put: Callable[..., Any],
+    slow_get: Callable[..., Any],
+    slow_ack: Callable[..., Any],
 ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """``put(value, **kw)``, ``get(**kw)``, ``ack(lease, **kw)`` for ``face``.
 
     ``face`` is the queue (its ``_closed`` is read on every call; its name,
-    clock, lease timeout, max_attempts and maxsize are fixed at creation).
-    Each closure returns the slow function's result when it cannot take the
-    fast path, so the async face gets a coroutine to await there.
+    clock, lease timeout, max_attempts and maxsize are fixed at creation);
+    ``slow_*`` are its methods, bound. Each closure returns the method's result
+    when it cannot take the fast path, so the async face gets a coroutine to
+    await there.
     """
     name: str = face._name
     clock: Callable[[], float] = face._clock
@@ -75,9 +72,9 @@ def face_ops(
                 or type(p) is not int
                 or not -1000 <= p <= 1000
             ):
-                return slow_put(value, kw)
+                return slow_put(value, **kw)
         if face._closed:
-            return slow_put(value, kw)
+            return slow_put(value, **kw)
         now = clock()
         acquire()
         try:
@@ -111,14 +108,14 @@ def face_ops(
         finally:
             release()
         if msg is None:
-            return slow_put(value, kw)
+            return slow_put(value, **kw)
         if notifier.waiting:
             notifier.ready(name, ready_key)
         return msg
 
     def get(**kw: Any) -> Any:
         if kw or face._closed:
-            return slow_get(kw)
+            return slow_get(**kw)
         now = clock()
         lease = None
         acquire()
@@ -163,14 +160,14 @@ def face_ops(
         finally:
             release()
         if lease is None:
-            return slow_get(kw)
+            return slow_get()
         if notifier.waiting:
             notifier.scheduled(name, exp, key)
         return lease
 
     def ack(lease: Lease, **kw: Any) -> Any:
         if kw or type(lease) is not Lease or face._closed:
-            return slow_ack(lease, kw)
+            return slow_ack(lease, **kw)
         key, _, token, _, _, _ = lease
         now = clock()
         acquire()
@@ -203,7 +200,7 @@ def face_ops(
         finally:
             release()
         if rec is None:
-            return slow_ack(lease, kw)
+            return slow_ack(lease)
         if notifier.waiting:
             notifier.space(name)
         return None
