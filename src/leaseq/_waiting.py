@@ -279,6 +279,11 @@ class Notifier:
 
     def space(self, queue: str, n: int = 1) -> None:
         """The live count went down: wake up to ``n`` blocked producers."""
+        if not self._put.get(queue):
+            # No producer blocked (the common case: an ack while consumers wait).
+            # Read without the lock: a producer that joins after this read rechecks
+            # the count itself after joining, so no wake-up is lost.
+            return
         with self._lock:
             ch = self._put.get(queue)
             for _ in range(n):
