@@ -52,6 +52,7 @@ SUBS = [
     (r"_face\.async_primitives\(store\)", "_face.SyncStore(store)"),
     (r"\(async face\)", "(sync face, thread-safe)"),
     (r"Callable\[\[\], Awaitable\[(.*?)\]\]", r"Callable[[], \1]"),
+    (r"Callable\[\.\.\., Awaitable\[(.*?)\]\]", r"Callable[..., \1]"),
     (r"from collections\.abc import Awaitable, Callable", "from collections.abc import Callable"),
 ]
 HEADER = (

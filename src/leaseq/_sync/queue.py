@@ -352,34 +352,36 @@ class Queue:
             raise TypeError(f"key must be a str, not {type(key).__name__}")
         lt = _face.check_lease_timeout(lease_timeout, self._lease_timeout)
         timeout = _face.check_timeout(timeout)
-
-        def attempt() -> Lease | None:
-            lease: Lease | None = self._aio.claim_key(
-                self._name, key, now=self._now(), lease_timeout=lt, owner=owner
-            )
-            return lease
-
-        got = attempt()
+        got = self._take_once(key, lt, owner)
         if got is not None:
             return got
         if not block:
             raise Empty(f"queue {self._name!r}: key {key!r} is not claimable")
         try:
-            return self._wait("take", key, attempt, _face.check_timeout(timeout))
+            # A method and its arguments, not a closure: everything a waiting call
+            # makes lives until it is woken, and with many waiters it is freed cold.
+            return self._wait("take", key, self._take_once, timeout, (key, lt, owner))
         except Empty:
             raise Empty(
                 f"queue {self._name!r}: key {key!r} was not claimable within {timeout}s"
             ) from None
+
+    def _take_once(self, key: str, lt: float, owner: str | None) -> Lease | None:
+        lease: Lease | None = self._aio.claim_key(
+            self._name, key, now=self._now(), lease_timeout=lt, owner=owner
+        )
+        return lease
 
     # -- waiting -------------------------------------------------------------------
     def _wait(
         self,
         kind: str,
         key: str | None,
-        attempt: Callable[[], T | None],
+        attempt: Callable[..., T | None],
         timeout: float | None,
+        args: tuple[Any, ...] = (),
     ) -> T:
-        """Retry ``attempt`` until it returns non-None or the total deadline passes.
+        """Retry ``attempt(*args)`` until it returns non-None or the total deadline passes.
 
         The waiter joins its channel *before* each recheck, so no wake-up is lost;
         heads (and take-waiters) also sleep no longer than the next due moment.
@@ -395,7 +397,7 @@ class Queue:
                 # message that fell due since (and is no longer "due later") still
                 # makes us recheck at once instead of sleeping to the deadline.
                 tried_at = self._now()
-                result = attempt()
+                result = attempt(*args)
                 if result is not None:
                     satisfied = True
                     return result
