@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import random
 import re
 import subprocess
@@ -50,7 +51,8 @@ def counts(mode: str, rounds: int) -> tuple[int, int]:
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", LL]
     cmd += ["--cachegrind-out-file=/dev/null", sys.executable, __file__]
     cmd += ["--one", mode, str(rounds)]
-    err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    env = dict(os.environ, PYTHONHASHSEED="0")  # the same dict layouts every run
+    err = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stderr
 
     def num(label: str) -> int:
         match = re.search(label + r"\s*([\d,]+)", err)

@@ -163,15 +163,23 @@ class Notifier:
         self._watch = watch
         self._get: dict[str, Channel] = {}
         self._put: dict[str, Channel] = {}
-        self._take: dict[tuple[str, str], Channel] = {}
-        self._result: dict[tuple[str, str], Channel] = {}
+        # Keyed waiters: queue -> key -> channel (no (queue, key) tuple per wait).
+        self._take: dict[str, dict[str, Channel]] = {}
+        self._result: dict[str, dict[str, Channel]] = {}
 
-    def _table(self, kind: str) -> dict[Any, Channel]:
-        if kind == "take":
-            return self._take
-        if kind == "result":
-            return self._result
+    def _table(self, kind: str, queue: str) -> dict[str, Channel]:
+        """The table a waiter of ``kind`` joins (by queue, or by key within ``queue``)."""
+        if kind == "take" or kind == "result":
+            keyed = self._take if kind == "take" else self._result
+            table = keyed.get(queue)
+            if table is None:
+                table = keyed[queue] = {}
+            return table
         return self._get if kind == "get" else self._put
+
+    def _keyed(self, keyed: dict[str, dict[str, Channel]], queue: str, key: str) -> Channel | None:
+        table = keyed.get(queue)
+        return None if table is None else table.get(key)
 
     # -- registration (faces) ------------------------------------------------------
     @staticmethod
@@ -184,13 +192,13 @@ class Notifier:
     def join(self, kind: str, queue: str, key: str | None, waiter: Waiter) -> bool:
         """Add ``waiter`` to its channel (again, after it was popped); True if it is the head."""
         first = False
-        if kind in ("take", "result"):
+        if kind == "take" or kind == "result":
             assert key is not None
-            name: Any = (queue, key)
+            name = key
         else:
             name = queue
         with self._lock:
-            waiter.table = table = self._table(kind)
+            waiter.table = table = self._table(kind, queue)
             waiter.name = name
             ch = self._channel(table, name)
             if waiter.channel is None:
@@ -230,7 +238,7 @@ class Notifier:
             if waiter.channel is None:
                 return
             table, name = waiter.table, waiter.name
-            keyed = type(name) is tuple
+            keyed = table is not self._get and table is not self._put
             ch = table.get(name)
             was_head = not waiter.popped and ch is not None and next(iter(ch)) is waiter
             if ch is not None and not waiter.popped:
@@ -251,7 +259,9 @@ class Notifier:
                 elif was_head:
                     next(iter(ch)).signal()
             elif ch is not None and keyed:
-                del table[name]  # one channel per key: drop it when empty
+                # One channel per key: drop it when empty (a queue's table of keys
+                # stays: one per queue name).
+                del table[name]
         if last and self._watch is not None:
             self._watch(False)
 
@@ -262,7 +272,7 @@ class Notifier:
             ch = self._get.get(queue)
             if ch:
                 self._pop_one(ch)
-            ch = self._take.get((queue, key))
+            ch = self._keyed(self._take, queue, key)
             if ch:
                 self._pop_one(ch)
 
@@ -273,7 +283,7 @@ class Notifier:
             for key in keys:
                 if ch:
                     self._pop_one(ch)
-                tch = self._take.get((queue, key))
+                tch = self._keyed(self._take, queue, key)
                 if tch:
                     self._pop_one(tch)
 
@@ -286,7 +296,7 @@ class Notifier:
                     head = next(iter(ch))
                     if head.wake_at > due:
                         head.signal()
-            tch = self._take.get((queue, key))
+            tch = self._keyed(self._take, queue, key)
             if tch:
                 for w in tch:
                     if w.wake_at > due:
@@ -295,7 +305,7 @@ class Notifier:
     def settled(self, queue: str, key: str) -> None:
         """An outcome was recorded for ``key``: wake its ``result`` waiters."""
         with self._lock:
-            ch = self._result.get((queue, key))
+            ch = self._keyed(self._result, queue, key)
             if ch:
                 for w in ch:
                     w.signal()
@@ -325,10 +335,11 @@ class Notifier:
                         w.hinted = True
                         w.signal()
             for keyed in (self._take, self._result):
-                for (name, _key), tch in keyed.items():
+                for name, table in keyed.items():
                     if queue is None or name == queue:
-                        for w in tch:
-                            w.signal()
+                        for tch in table.values():
+                            for w in tch:
+                                w.signal()
 
     def wake_all(self, queue: str) -> None:
         """Wake every waiter of ``queue`` (a queue object closed: its waiters must see it)."""
@@ -339,19 +350,21 @@ class Notifier:
                     for w in ch:
                         w.signal()
             for keyed in (self._take, self._result):
-                for (name, _key), tch in keyed.items():
-                    if name == queue:
-                        for w in tch:
-                            w.signal()
+                for tch in keyed.get(queue, {}).values():
+                    for w in tch:
+                        w.signal()
 
     def clock_moved(self, now: float) -> None:
         """A test clock moved to ``now``: waiters whose due moment passed recheck."""
         with self._lock:
-            for table in (self._get, self._put, self._take, self._result):
-                for ch in table.values():
-                    for w in ch:
-                        if w.wake_at <= now:
-                            w.signal()
+            channels = [*self._get.values(), *self._put.values()]
+            for keyed in (self._take, self._result):
+                for table in keyed.values():
+                    channels += table.values()
+            for ch in channels:
+                for w in ch:
+                    if w.wake_at <= now:
+                        w.signal()
 
     @staticmethod
     def _pop_one(ch: Channel) -> None:

@@ -360,7 +360,8 @@ class Queue:
         try:
             # A method and its arguments, not a closure: everything a waiting call
             # makes lives until it is woken, and with many waiters it is freed cold.
-            return self._wait("take", key, self._take_once, timeout, (key, lt, owner))
+            take = Queue._take_once  # (not self._take_once: no bound method either)
+            return self._wait("take", key, take, timeout, (self, key, lt, owner))
         except Empty:
             raise Empty(
                 f"queue {self._name!r}: key {key!r} was not claimable within {timeout}s"
