@@ -749,7 +749,7 @@ def _awaiting(
     A get or ack with an option goes straight to the method."""
 
     async def aput(value: Any, **kw: Any) -> Message:
-        r = put(value, **kw)  # (a key or a priority still takes the fast path)
+        r = put(value, **kw) if kw else put(value)  # (key= or priority= still go fast)
         return r if type(r) is Message else await r
 
     async def aget(**kw: Any) -> Lease:
