@@ -16,6 +16,8 @@ the difference of the cycle counts is the cost of one cycle, free of start-up
 and import costs (start-up objects are frozen out of the garbage collector, so
 a full collection of them cannot land in one run only). Ratios are "times
 faster than" (instructions of the other over ours), the form of issue 2's targets.
+The *floor* rows (``bench.memory.Floor``, not a queue: the least this API can
+cost in pure Python) show which targets no pure-Python design can reach.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 
 WARM_UP = 100
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 
 def async_leaseq(n: int) -> None:
@@ -97,12 +99,40 @@ def leasedkeyq(n: int) -> None:
     asyncio.run(main())
 
 
+def floor_async(n: int) -> None:
+    from bench.memory import Floor
+
+    async def main() -> None:
+        q = Floor()
+        put, get, ack = q.put, q.get, q.ack
+        for i in range(WARM_UP + n):
+            await put(i)
+            lease = await get()
+            await ack(lease)
+
+    asyncio.run(main())
+
+
+def floor_sync(n: int) -> None:
+    from bench.memory import Floor
+
+    q = Floor()
+    put, get, ack = q.put_now, q.get_now, q.ack_now
+    for i in range(WARM_UP + n):
+        put(i)
+        lease = get()
+        ack(lease)
+
+
 CONTENDERS: dict[str, Callable[[int], None]] = {
     "AsyncQueue put+get+ack": async_leaseq,
     "asyncio.Queue put+get": asyncio_queue,
     "leasedkeyq put+get+ack": leasedkeyq,
     "Queue put+get+ack": sync_leaseq,
     "queue.Queue put+get": stdlib_queue,
+    # Not queues: the least this API costs in pure Python (bench.memory.Floor).
+    "floor, async": floor_async,
+    "floor, sync": floor_sync,
 }
 
 
@@ -155,6 +185,9 @@ def main() -> None:
         ("AsyncQueue put+get+ack", "leasedkeyq put+get+ack", 7.0),
         ("AsyncQueue put+get+ack", "asyncio.Queue put+get", 0.4),
         ("Queue put+get+ack", "queue.Queue put+get", 0.4),
+        ("floor, async", "leasedkeyq put+get+ack", 7.0),
+        ("floor, async", "asyncio.Queue put+get", 0.4),
+        ("floor, sync", "queue.Queue put+get", 0.4),
     ]
     for name, cost in costs.items():
         print(f"  {name:<26} {cost:>10,.0f} Ir")
