@@ -746,16 +746,14 @@ def _awaiting(
 ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """Coroutine functions over the fast path's closures: each returns its result,
     or awaits the coroutine the closure returned from the method (the slow path).
-    A get or ack with an option goes straight to the method."""
+    An ack with an option goes straight to the method."""
 
     async def aput(value: Any, **kw: Any) -> Message:
         r = put(value, **kw) if kw else put(value)  # (key= or priority= still go fast)
         return r if type(r) is Message else await r
 
     async def aget(**kw: Any) -> Lease:
-        if kw:
-            return await slow_get(**kw)  # type: ignore[no-any-return]
-        r = get()
+        r = get(**kw) if kw else get()
         return r if type(r) is Lease else await r
 
     async def aack(lease: Lease, **kw: Any) -> None:

@@ -8,8 +8,10 @@ frame over the store's own structures, under the store's lock. They are what
 ``Queue``/``AsyncQueue`` install as their ``put``/``get``/``ack`` on this store.
 
 They take the fast path only when nothing can differ from the general one:
-no option but ``key``/``priority`` (put), no timer due, a new key, room under
-``maxsize``, a lease still held with no buffered follow-up (ack). Every other
+no option but ``key``/``priority`` (put) or ``timeout``/``lease_timeout``/
+``owner``/``block`` (get, checked as the method checks them), no timer due,
+a new key, room under ``maxsize``, something claimable now (get), a lease
+still held with no buffered follow-up and no option (ack). Every other
 case goes to ``slow``, the face's method itself, so every decision still has
 one implementation. What is copied here is the common case's bookkeeping,
 kept in step with ``MemoryStore._insert``/``_pop_ready``/``_lease``/``ack``;
@@ -24,6 +26,7 @@ from heapq import heappush
 from typing import Any
 
 from leaseq._core.model import Lease, Message
+from leaseq._face import check_lease_timeout, check_timeout
 from leaseq.stores import memory as m
 
 __all__ = ["face_ops"]
@@ -32,7 +35,8 @@ _new = tuple.__new__
 _READY, _LEASED = m._READY, m._LEASED
 _event = m._event
 # The record slots used below, as literals (a constant load is cheaper than a global).
-assert (m._STATE, m._ATTEMPTS, m._LEASE_EXPIRES_AT, m._LEASED_AT, m._TOKEN) == (4, 5, 8, 13, 14)
+assert (m._STATE, m._ATTEMPTS, m._LEASE_EXPIRES_AT, m._LEASED_BY) == (4, 5, 8, 9)
+assert (m._LEASED_AT, m._TOKEN) == (13, 14)
 assert (m._ID, m._HISTORY, m._FOLLOW, m._GEN, m._WHERE) == (0, 11, 15, 17, 18)
 
 
@@ -114,53 +118,67 @@ def face_ops(
         return msg
 
     def get(**kw: Any) -> Any:
-        if kw or face._closed:
+        lt, owner = lease_timeout, None
+        if kw:  # options a claim that finds a message needs (a Worker passes all four)
+            if len(kw) != ("timeout" in kw) + ("lease_timeout" in kw) + ("owner" in kw) + (
+                "block" in kw
+            ):
+                return slow_get(**kw)
+            # Checked as the method checks them, and in its order.
+            lt = check_lease_timeout(kw.get("lease_timeout"), lease_timeout)
+            check_timeout(kw.get("timeout"))
+            owner = kw.get("owner")
+        if face._closed:
             return slow_get(**kw)
         now = clock()
         lease = None
         acquire()
         try:
             timers = q.timers
-            if prios and not (timers and timers[0][0] <= now):
+            while prios and not (timers and timers[0][0] <= now):
                 p = -prios[0]
                 level = levels[p]
                 od = level.head or level.line
-                if od:  # else an emptied level: the general path drops it
-                    rec = od.popitem(False)[1]  # positional: no keyword parsing
-                    q.ready -= 1
-                    # One unpacking instead of nine indexed reads.
-                    (mid, key, value, _, _, attempts, created, avail, _, _, error, history,
-                     max_att, _, _, _, _, gen, _, _) = rec  # fmt: skip
-                    attempts += 1
-                    exp = now + lease_timeout
-                    token = (store._tokens or store._refill_tokens()).pop()
-                    gen += 1
-                    rec[4] = _LEASED
-                    rec[5] = attempts
-                    rec[8] = exp
-                    rec[13] = now
-                    rec[14] = token
-                    rec[17] = gen
-                    rec[18] = None
-                    # (leased_by, slot 9, is already None: no READY record has one.)
-                    if attempts > 1:  # as m._lease: redeliveries are news
-                        _event(rec, now, "claimed", None)
-                        history = rec[11]
-                    q.leased += 1
-                    q.seq = seq = q.seq + 1
-                    heappush(timers, (exp, seq, gen, rec))
-                    if len(timers) > 64:
-                        store._compact(q)
-                    msg = _new(
-                        Message,
-                        (mid, key, value, p, _LEASED, attempts, created, avail, exp, None,
-                         error, history, max_att),
-                    )  # fmt: skip
-                    lease = _new(Lease, (key, value, token, attempts, exp, msg))
+                if not od:  # an emptied level, dropped lazily (as _pop_ready does)
+                    del prios[0]
+                    del levels[p]
+                    continue
+                rec = od.popitem(False)[1]  # positional: no keyword parsing
+                q.ready -= 1
+                # One unpacking instead of nine indexed reads.
+                (mid, key, value, _, _, attempts, created, avail, _, _, error, history,
+                 max_att, _, _, _, _, gen, _, _) = rec  # fmt: skip
+                attempts += 1
+                exp = now + lt
+                token = (store._tokens or store._refill_tokens()).pop()
+                gen += 1
+                rec[4] = _LEASED
+                rec[5] = attempts
+                rec[8] = exp
+                rec[9] = owner
+                rec[13] = now
+                rec[14] = token
+                rec[17] = gen
+                rec[18] = None
+                if attempts > 1:  # as m._lease: redeliveries are news
+                    _event(rec, now, "claimed", owner)
+                    history = rec[11]
+                q.leased += 1
+                q.seq = seq = q.seq + 1
+                heappush(timers, (exp, seq, gen, rec))
+                if len(timers) > 64:
+                    store._compact(q)
+                msg = _new(
+                    Message,
+                    (mid, key, value, p, _LEASED, attempts, created, avail, exp, owner,
+                     error, history, max_att),
+                )  # fmt: skip
+                lease = _new(Lease, (key, value, token, attempts, exp, msg))
+                break
         finally:
             release()
         if lease is None:
-            return slow_get()
+            return slow_get(**kw)  # (nothing claimable now: the method waits)
         if notifier.waiting:
             notifier.scheduled(name, exp, key)
         return lease

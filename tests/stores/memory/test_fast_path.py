@@ -74,7 +74,10 @@ def _script(seed: int, steps: int) -> list[tuple[Any, ...]]:
                 kw["if_in_flight"] = "buffer"
             ops.append(("put", i, kw))
         elif r < 0.55:
-            ops.append(("get", {"lease_timeout": 3.0} if rng.random() < 0.2 else {}))
+            opts = rng.choice(
+                ({}, {}, {"lease_timeout": 3.0}, {"owner": "w1", "timeout": 0}, {"block": False})
+            )
+            ops.append(("get", opts))
         elif r < 0.80:
             ops.append(("ack", rng.random(), rng.random() < 0.1))
         elif r < 0.87:
@@ -107,7 +110,7 @@ def _replay(q: Any, clock: FakeClock, ops: list[tuple[Any, ...]], many: bool = F
             elif kind == "put":
                 r = q.put(op[1], **op[2])
             elif kind == "get":
-                r = q.get(block=False, **op[1]) if op[1] else _get_plain(q)
+                r = q.get(**{"block": False, **op[1]}) if op[1] else _get_plain(q)
                 held.append(r)
             elif kind == "ack":
                 lease = pick(op[1])
@@ -179,9 +182,15 @@ def test_the_fast_path_takes_the_plain_calls(monkeypatch: pytest.MonkeyPatch) ->
     q.ack(q.get())
     assert slow == []
     q.put("y", key="k")  # a new key: fast
+    q.get(lease_timeout=5.0, owner="w", timeout=1.0, block=True)  # a Worker's options: fast
+    assert slow == []
     q.put("z", key="k")  # the key exists: its policy is the general path's
-    q.get(lease_timeout=5.0)  # an option: the general path
-    assert slow == ["put", "get"]
+    q.put("w", delay=1.0)  # an option the fast path leaves to the method
+    with pytest.raises(leaseq.Empty):
+        q.get(block=False)  # nothing claimable now: the method decides
+    assert slow == ["put", "put", "get"]
+    with pytest.raises(ValueError):
+        q.get(lease_timeout=-1.0)  # checked as the method checks it
     q.close()
 
 
