@@ -1,4 +1,4 @@
-"""The faces' fast path on ``memory://``: put, get and ack with no options, fused.
+"""The faces' fast path on ``memory://``: plain put, get and ack, fused.
 
 A plain ``q.put(v)``, ``q.get()`` or ``q.ack(lease)`` on ``memory://`` is pure
 Python from end to end, and the cost of a call is mostly its layers: the
