@@ -33,10 +33,27 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 WARM_UP = 100
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+
+async def _async_cycles(q: Any, n: int) -> None:
+    """``n`` (plus warm-up) put+get+ack cycles through ``q``'s awaitable methods."""
+    put, get, ack = q.put, q.get, q.ack
+    for i in range(WARM_UP + n):
+        await put(i)
+        lease = await get()
+        await ack(lease)
+
+
+def _sync_cycles(put: Any, get: Any, ack: Any, n: int) -> None:
+    for i in range(WARM_UP + n):
+        put(i)
+        lease = get()
+        ack(lease)
 
 
 def async_leaseq(n: int) -> None:
@@ -44,11 +61,7 @@ def async_leaseq(n: int) -> None:
 
     async def main() -> None:
         async with leaseq.AsyncQueue("memory://") as q:
-            put, get, ack = q.put, q.get, q.ack
-            for i in range(WARM_UP + n):
-                await put(i)
-                lease = await get()
-                await ack(lease)
+            await _async_cycles(q, n)
 
     asyncio.run(main())
 
@@ -57,11 +70,7 @@ def sync_leaseq(n: int) -> None:
     import leaseq
 
     with leaseq.Queue("memory://") as q:
-        put, get, ack = q.put, q.get, q.ack
-        for i in range(WARM_UP + n):
-            put(i)
-            lease = get()
-            ack(lease)
+        _sync_cycles(q.put, q.get, q.ack, n)
 
 
 def asyncio_queue(n: int) -> None:
@@ -102,26 +111,14 @@ def leasedkeyq(n: int) -> None:
 def floor_async(n: int) -> None:
     from bench.memory import Floor
 
-    async def main() -> None:
-        q = Floor()
-        put, get, ack = q.put, q.get, q.ack
-        for i in range(WARM_UP + n):
-            await put(i)
-            lease = await get()
-            await ack(lease)
-
-    asyncio.run(main())
+    asyncio.run(_async_cycles(Floor(), n))
 
 
 def floor_sync(n: int) -> None:
     from bench.memory import Floor
 
     q = Floor()
-    put, get, ack = q.put_now, q.get_now, q.ack_now
-    for i in range(WARM_UP + n):
-        put(i)
-        lease = get()
-        ack(lease)
+    _sync_cycles(q.put_now, q.get_now, q.ack_now, n)
 
 
 CONTENDERS: dict[str, Callable[[int], None]] = {
