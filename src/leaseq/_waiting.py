@@ -167,17 +167,20 @@ class Notifier:
         self._take: dict[str, dict[str, Channel]] = {}
         self._result: dict[str, dict[str, Channel]] = {}
 
-    def _table(self, kind: str, queue: str) -> dict[str, Channel]:
-        """The table a waiter of ``kind`` joins (by queue, or by key within ``queue``)."""
+    def _place(self, kind: str, queue: str, key: str | None) -> tuple[dict[str, Channel], str]:
+        """Where a waiter of ``kind`` waits: its table, and its name there (the
+        queue, or for take and result waiters the key, in the queue's own table)."""
         if kind == "take" or kind == "result":
+            assert key is not None
             keyed = self._take if kind == "take" else self._result
             table = keyed.get(queue)
             if table is None:
                 table = keyed[queue] = {}
-            return table
-        return self._get if kind == "get" else self._put
+            return table, key
+        return (self._get if kind == "get" else self._put), queue
 
-    def _keyed(self, keyed: dict[str, dict[str, Channel]], queue: str, key: str) -> Channel | None:
+    @staticmethod
+    def _keyed(keyed: dict[str, dict[str, Channel]], queue: str, key: str) -> Channel | None:
         table = keyed.get(queue)
         return None if table is None else table.get(key)
 
@@ -192,14 +195,8 @@ class Notifier:
     def join(self, kind: str, queue: str, key: str | None, waiter: Waiter) -> bool:
         """Add ``waiter`` to its channel (again, after it was popped); True if it is the head."""
         first = False
-        if kind == "take" or kind == "result":
-            assert key is not None
-            name = key
-        else:
-            name = queue
         with self._lock:
-            waiter.table = table = self._table(kind, queue)
-            waiter.name = name
+            waiter.table, waiter.name = table, name = self._place(kind, queue, key)
             ch = self._channel(table, name)
             if waiter.channel is None:
                 self.waiting += 1

@@ -35,6 +35,7 @@ _MIN_SLEEP = 0.001  # a due moment already passed: recheck soon, never spin
 _new = tuple.__new__
 _U = "update"
 _UNSET: Any = _face.UNSET
+_FAST = ("put", "get", "ack")  # the methods memory://'s fast path stands in for
 _RESULT_POLL = 0.25  # result waiters also recheck this often: a lost wake-up costs latency only
 
 
@@ -105,9 +106,9 @@ class Queue:
             Queue.ack,
         ):
             return
-        methods = [getattr(cls, name).__get__(self) for name in ("put", "get", "ack")]
+        methods = [getattr(cls, name).__get__(self) for name in _FAST]
         put, get, ack = make(self, *methods)
-        for name, fast, method in zip(("put", "get", "ack"), (put, get, ack), methods, strict=True):
+        for name, fast, method in zip(_FAST, (put, get, ack), methods, strict=True):
             # Name, doc, and __wrapped__ for inspect.signature: they read as the method.
             functools.update_wrapper(fast, method)
             # setattr, not self.__dict__: a materialized __dict__ would cost every
@@ -682,7 +683,7 @@ class Queue:
         if self._closed:
             return
         self._closed = True
-        for name in ("put", "get", "ack"):  # the fast path's closures refer to self
+        for name in _FAST:  # the fast path's closures refer to self
             with contextlib.suppress(AttributeError):
                 delattr(self, name)
         # Blocked calls of this queue recheck, see it closed, and raise Closed.
