@@ -73,8 +73,8 @@ def _after_fork() -> None:
 class _Mutex(SimpleQueue[None]):
     """The store's lock: a queue holding one token (acquire takes it, release puts
     it back), for speed. Taking from a non-empty ``SimpleQueue`` costs no system
-    call and no argument parsing, where ``threading.Lock.acquire`` costs both:
-    5% of a whole put+get+ack cycle. ``with`` works as on a lock."""
+    call and no argument parsing, where ``threading.Lock.acquire`` costs both.
+    ``with`` works as on a lock."""
 
     __slots__ = ()
 
